@@ -1,0 +1,1 @@
+from causalspy._version import __version__

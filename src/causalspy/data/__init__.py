@@ -1,0 +1,37 @@
+"""Synthetic atomic-resolution images with known ground truth.
+
+Every generator returns ``(signal, truth)``: a HyperSpy signal of type
+``"atomic_resolution"`` with calibrated ``x``/``y`` axes in nm, and a
+:class:`GroundTruth` whose ``columns`` table lists every lattice site (true
+centre, sublattice, species, expected counts, ...).
+
+Pixel coordinates: ``x`` is the column index, ``y`` the row index, and the
+origin is the *centre* of pixel ``[0, 0]``, so a column centred at
+``x=3.0, y=5.0`` peaks on ``data[5, 3]``. Columns are circular 2D Gaussians
+integrated exactly over each pixel, with total expected counts equal to the
+column's ``counts``, on a constant background; Poisson noise is drawn with
+``numpy.random.default_rng(seed)``, so the same seed gives the same image.
+
+The generators: :func:`square_lattice`, one species on a square lattice
+(the position-precision benchmark); :func:`perovskite`, ABO3 along [001]
+with polar B-site displacements, ferroelectric domains and A-site
+composition disorder, in HAADF or ABF contrast; :func:`hexagonal`, a 2H
+MoS2-like monolayer with substitutional dopants and vacancies.
+:func:`render_columns` renders any set of columns with the same model.
+"""
+
+from causalspy.data._elements import Z
+from causalspy.data._hexagonal import hexagonal
+from causalspy.data._perovskite import perovskite
+from causalspy.data._render import render_columns
+from causalspy.data._square import square_lattice
+from causalspy.data._truth import GroundTruth
+
+__all__ = [
+    "GroundTruth",
+    "Z",
+    "hexagonal",
+    "perovskite",
+    "render_columns",
+    "square_lattice",
+]
