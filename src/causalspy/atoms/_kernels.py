@@ -1,12 +1,17 @@
 """Compiled inner loops for the joint Gaussian fit (numba).
 
-Each kernel runs over all columns at once (``prange``: compiled and
-multi-threaded, not a Python loop); every column owns the pixels of a
-circular window centred on its starting position. Parameter order per
-column: ``x, y, A, b, qa, qb, qc`` with the Gaussian
-``A exp(-(qa dx^2 + 2 qb dx dy + qc dy^2) / 2)`` on a constant ``b``.
-Two builds of each kernel exist: multi-threaded for direct calls and
-single-threaded for use inside Dask tasks (which bring their own threads).
+Each kernel runs over all columns at once (``prange``: compiled, optionally
+multi-threaded; no Python loop per column). Every column owns the pixels
+of a circular window centred on its (integer) starting position, stored
+row by row: row ``r`` has ``row_len[r]`` pixels at offsets
+``(row_dy[r], row_dx0[r] + j)`` and window index ``row_k0[r] + j``.
+
+Along a row the Gaussian is evaluated by recurrence (two exponentials per
+row instead of one per pixel): with ``E(dx)`` the quadratic exponent,
+``G(dx+1) = G(dx) r(dx)`` and ``r(dx+1) = r(dx) exp(-qa)``.
+
+Parameter order per column: ``x, y, A, b, qa, qb, qc`` for
+``A exp(-(qa dx^2 + 2 qb dx dy + qc dy^2) / 2) + b``.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ def _jac(A, G, dx, dy, qa, qb, qc, J):
 
 
 def _chol_solve(M, g, out):
-    """Solve M out = g for a 7x7 symmetric positive definite M; False if not SPD."""
+    """Solve ``M out = g`` for a 7x7 symmetric positive definite ``M``; False if not SPD."""
     L = np.zeros((NP, NP))
     for i in range(NP):
         for j in range(i + 1):
@@ -58,51 +63,74 @@ def _chol_solve(M, g, out):
     return True
 
 
-def _own_model(p, cx, cy, offy, offx, shape, own):
+def _row_start(x0, y0, qa, qb, qc, X, Y):
+    """Gaussian at the first pixel of a row and the ratio to the next pixel."""
+    dx = X - x0
+    dy = Y - y0
+    G = math.exp(-0.5 * (qa * dx * dx + 2.0 * qb * dx * dy + qc * dy * dy))
+    r = math.exp(-0.5 * (qa * (2.0 * dx + 1.0) + 2.0 * qb * dy))
+    return G, r
+
+
+def _own_model(p, cx, cy, row_dy, row_dx0, row_len, row_k0, h, w, own):
     """own[i, k] = column i's Gaussian (no background) at its window pixel k."""
-    h, w = shape[0], shape[1]
     n = p.shape[0]
-    K = offy.shape[0]
     for i in prange(n):
         x0, y0, A = p[i, 0], p[i, 1], p[i, 2]
         qa, qb, qc = p[i, 4], p[i, 5], p[i, 6]
-        for k in range(K):
-            Y = cy[i] + offy[k]
-            X = cx[i] + offx[k]
-            if Y < 0 or Y >= h or X < 0 or X >= w:
-                own[i, k] = 0.0
-                continue
-            dx = X - x0
-            dy = Y - y0
-            own[i, k] = A * math.exp(-0.5 * (qa * dx * dx + 2.0 * qb * dx * dy + qc * dy * dy))
+        c = math.exp(-qa)
+        for rr in range(row_dy.shape[0]):
+            Y = cy[i] + row_dy[rr]
+            X0 = cx[i] + row_dx0[rr]
+            G, r = _row_start(x0, y0, qa, qb, qc, X0, Y)
+            k0 = row_k0[rr]
+            for j in range(row_len[rr]):
+                X = X0 + j
+                if Y < 0 or Y >= h or X < 0 or X >= w:
+                    own[i, k0 + j] = 0.0
+                else:
+                    own[i, k0 + j] = A * G
+                G *= r
+                r *= c
 
 
-def _scatter(full, own, cx, cy, offy, offx):
+def _scatter(full, own, cx, cy, row_dy, row_dx0, row_len, row_k0):
     """full[...] = sum over columns of their window models ``own``."""
     h, w = full.shape
     full[:, :] = 0.0
     n = own.shape[0]
-    K = offy.shape[0]
     for i in range(n):
-        for k in range(K):
-            Y = cy[i] + offy[k]
-            X = cx[i] + offx[k]
-            if Y < 0 or Y >= h or X < 0 or X >= w:
+        for rr in range(row_dy.shape[0]):
+            Y = cy[i] + row_dy[rr]
+            if Y < 0 or Y >= h:
                 continue
-            full[Y, X] += own[i, k]
+            X0 = cx[i] + row_dx0[rr]
+            k0 = row_k0[rr]
+            for j in range(row_len[rr]):
+                X = X0 + j
+                if X < 0 or X >= w:
+                    continue
+                full[Y, X] += own[i, k0 + j]
 
 
-def _iterate(img, full, own_buf, p, cx, cy, offy, offx, alpha, beta, floor, lam, active, acc, exact):
-    """One damped Fisher-scoring (Levenberg-Marquardt) step for every active column."""
+def _iterate(img, full, own_buf, p, cx, cy, row_dy, row_dx0, row_len, row_k0, alpha, beta, floor,
+             lam, active, acc, fix_pos, max_step):
+    """One damped Fisher-scoring (Levenberg-Marquardt) step for every active column.
+
+    ``full`` is the sum of all window models ``own_buf``; the column's own
+    accepted model is written back to ``own_buf`` so the next iteration's
+    neighbours see it (block Jacobi).
+    """
     h, w = img.shape
     n = p.shape[0]
-    K = offy.shape[0]
+    K = own_buf.shape[1]
     for i in prange(n):
         acc[i] = False
         if not active[i]:
             continue
         x0, y0, A, b = p[i, 0], p[i, 1], p[i, 2], p[i, 3]
         qa, qb, qc = p[i, 4], p[i, 5], p[i, 6]
+        c = math.exp(-qa)
         H = np.zeros((NP, NP))
         g = np.zeros(NP)
         J = np.zeros(NP)
@@ -111,83 +139,237 @@ def _iterate(img, full, own_buf, p, cx, cy, offy, offx, alpha, beta, floor, lam,
         bw = np.zeros(K)
         bn = np.empty(K)
         chi_old = 0.0
-        for k in range(K):
-            Y = cy[i] + offy[k]
-            X = cx[i] + offx[k]
-            if Y < 0 or Y >= h or X < 0 or X >= w:
-                bw[k] = 0.0
-                continue
-            dx = X - x0
+        h00 = 0.0
+        h10 = 0.0
+        h11 = 0.0
+        h20 = 0.0
+        h21 = 0.0
+        h22 = 0.0
+        h30 = 0.0
+        h31 = 0.0
+        h32 = 0.0
+        h33 = 0.0
+        h40 = 0.0
+        h41 = 0.0
+        h42 = 0.0
+        h43 = 0.0
+        h44 = 0.0
+        h50 = 0.0
+        h51 = 0.0
+        h52 = 0.0
+        h53 = 0.0
+        h54 = 0.0
+        h55 = 0.0
+        h60 = 0.0
+        h61 = 0.0
+        h62 = 0.0
+        h63 = 0.0
+        h64 = 0.0
+        h65 = 0.0
+        h66 = 0.0
+        g0 = 0.0
+        g1 = 0.0
+        g2 = 0.0
+        g3 = 0.0
+        g4 = 0.0
+        g5 = 0.0
+        g6 = 0.0
+        for rr in range(row_dy.shape[0]):
+            Y = cy[i] + row_dy[rr]
+            X0 = cx[i] + row_dx0[rr]
+            G, r = _row_start(x0, y0, qa, qb, qc, X0, Y)
+            k0 = row_k0[rr]
             dy = Y - y0
-            G = math.exp(-0.5 * (qa * dx * dx + 2.0 * qb * dx * dy + qc * dy * dy))
-            own = A * G
-            oth = full[Y, X] - own_buf[i, k]
-            own_buf[i, k] = own  # neighbours see this column's current model next iteration
-            mu = oth + own + b
-            var = alpha + beta * mu
-            if var < floor:
-                var = floor
-            wt = 1.0 / var
-            d = img[Y, X]
-            r = d - mu
-            chi_old += wt * r * r
-            bd[k] = d
-            bo[k] = oth
-            bw[k] = wt
-            _jac(A, G, dx, dy, qa, qb, qc, J)
+            for j in range(row_len[rr]):
+                X = X0 + j
+                k = k0 + j
+                Gk = G
+                G *= r
+                r *= c
+                if Y < 0 or Y >= h or X < 0 or X >= w:
+                    bw[k] = 0.0
+                    continue
+                dx = X - x0
+                own = A * Gk
+                oth = full[Y, X] - own_buf[i, k]
+                mu = oth + own + b
+                var = alpha + beta * mu
+                if var < floor:
+                    var = floor
+                wt = 1.0 / var
+                d = img[Y, X]
+                res = d - mu
+                chi_old += wt * res * res
+                bd[k] = d
+                bo[k] = oth
+                bw[k] = wt
+                AG = A * Gk
+                j0 = AG * (qa * dx + qb * dy)
+                j1 = AG * (qb * dx + qc * dy)
+                j2 = Gk
+                j4 = -0.5 * AG * dx * dx
+                j5 = -AG * dx * dy
+                j6 = -0.5 * AG * dy * dy
+                w0 = wt * j0
+                g0 += w0 * res
+                h00 += w0 * j0
+                w1 = wt * j1
+                g1 += w1 * res
+                h10 += w1 * j0
+                h11 += w1 * j1
+                w2 = wt * j2
+                g2 += w2 * res
+                h20 += w2 * j0
+                h21 += w2 * j1
+                h22 += w2 * j2
+                w3 = wt
+                g3 += w3 * res
+                h30 += w3 * j0
+                h31 += w3 * j1
+                h32 += w3 * j2
+                h33 += w3
+                w4 = wt * j4
+                g4 += w4 * res
+                h40 += w4 * j0
+                h41 += w4 * j1
+                h42 += w4 * j2
+                h43 += w4
+                h44 += w4 * j4
+                w5 = wt * j5
+                g5 += w5 * res
+                h50 += w5 * j0
+                h51 += w5 * j1
+                h52 += w5 * j2
+                h53 += w5
+                h54 += w5 * j4
+                h55 += w5 * j5
+                w6 = wt * j6
+                g6 += w6 * res
+                h60 += w6 * j0
+                h61 += w6 * j1
+                h62 += w6 * j2
+                h63 += w6
+                h64 += w6 * j4
+                h65 += w6 * j5
+                h66 += w6 * j6
+        H[0, 0] = h00
+        H[1, 0] = h10
+        H[0, 1] = h10
+        H[1, 1] = h11
+        H[2, 0] = h20
+        H[0, 2] = h20
+        H[2, 1] = h21
+        H[1, 2] = h21
+        H[2, 2] = h22
+        H[3, 0] = h30
+        H[0, 3] = h30
+        H[3, 1] = h31
+        H[1, 3] = h31
+        H[3, 2] = h32
+        H[2, 3] = h32
+        H[3, 3] = h33
+        H[4, 0] = h40
+        H[0, 4] = h40
+        H[4, 1] = h41
+        H[1, 4] = h41
+        H[4, 2] = h42
+        H[2, 4] = h42
+        H[4, 3] = h43
+        H[3, 4] = h43
+        H[4, 4] = h44
+        H[5, 0] = h50
+        H[0, 5] = h50
+        H[5, 1] = h51
+        H[1, 5] = h51
+        H[5, 2] = h52
+        H[2, 5] = h52
+        H[5, 3] = h53
+        H[3, 5] = h53
+        H[5, 4] = h54
+        H[4, 5] = h54
+        H[5, 5] = h55
+        H[6, 0] = h60
+        H[0, 6] = h60
+        H[6, 1] = h61
+        H[1, 6] = h61
+        H[6, 2] = h62
+        H[2, 6] = h62
+        H[6, 3] = h63
+        H[3, 6] = h63
+        H[6, 4] = h64
+        H[4, 6] = h64
+        H[6, 5] = h65
+        H[5, 6] = h65
+        H[6, 6] = h66
+        g[0] = g0
+        g[1] = g1
+        g[2] = g2
+        g[3] = g3
+        g[4] = g4
+        g[5] = g5
+        g[6] = g6
+        if fix_pos:
+            # shape, amplitude and background only: bright columns settle before
+            # weak neighbours are allowed to move
             for a in range(NP):
-                wa = wt * J[a]
-                g[a] += wa * r
-                for c in range(a + 1):
-                    H[a, c] += wa * J[c]
-        for a in range(NP):
-            for c in range(a):
-                H[c, a] = H[a, c]
+                H[0, a] = 0.0
+                H[a, 0] = 0.0
+                H[1, a] = 0.0
+                H[a, 1] = 0.0
+            H[0, 0] = 1.0
+            H[1, 1] = 1.0
+            g[0] = 0.0
+            g[1] = 0.0
         li = lam[i]
         M = np.empty((NP, NP))
         step = np.zeros(NP)
         accepted = False
-        # near the optimum (small damping, small step) a Fisher-scoring step is
-        # trusted without re-evaluating the model, which halves the cost
-        if li < 1e-2 and not exact:
+        for _t in range(8):
             for a in range(NP):
-                for c in range(NP):
-                    M[a, c] = H[a, c]
-                M[a, a] = H[a, a] * (1.0 + li)
-            if _chol_solve(M, g, step):
-                small = (abs(step[0]) < 0.1 and abs(step[1]) < 0.1 and abs(step[2]) < 0.05 * A
-                         and abs(step[4]) < 0.05 * qa and abs(step[6]) < 0.05 * qc
-                         and abs(step[5]) < 0.05 * math.sqrt(qa * qc))
-                if small:
-                    for a in range(NP):
-                        p[i, a] += step[a]
-                    lam[i] = max(li * 0.1, 1e-7)
-                    acc[i] = True
-                    continue
-        for _t in range(6):
-            for a in range(NP):
-                for c in range(NP):
-                    M[a, c] = H[a, c]
+                for cc in range(NP):
+                    M[a, cc] = H[a, cc]
                 M[a, a] = H[a, a] * (1.0 + li)
             if not _chol_solve(M, g, step):
                 li *= 10.0
                 continue
+            sh = math.sqrt(step[0] * step[0] + step[1] * step[1])
+            if sh > max_step:  # trust region on the position
+                li *= 10.0
+                continue
+            if (li < 1e-4 and abs(step[0]) < 0.02 and abs(step[1]) < 0.02
+                    and abs(step[2]) < 0.01 * A and abs(step[4]) < 0.01 * qa
+                    and abs(step[6]) < 0.01 * qc and abs(step[5]) < 0.01 * math.sqrt(qa * qc)):
+                # a tiny step close to the optimum: trust Fisher scoring without
+                # re-evaluating the model (neighbours see the pre-step model, which
+                # differs by less than the step)
+                for a in range(NP):
+                    p[i, a] += step[a]
+                lam[i] = max(li * 0.1, 1e-7)
+                acc[i] = True
+                break
             nx, ny = x0 + step[0], y0 + step[1]
             nA, nb = A + step[2], b + step[3]
             na, nbq, nc = qa + step[4], qb + step[5], qc + step[6]
             if nA <= 0.0 or na <= 0.0 or nc <= 0.0 or na * nc - nbq * nbq <= 0.0:
                 li *= 10.0
                 continue
+            cn = math.exp(-na)
             chi_new = 0.0
-            for k in range(K):
-                if bw[k] == 0.0:
-                    continue
-                dx = cx[i] + offx[k] - nx
-                dy = cy[i] + offy[k] - ny
-                G = math.exp(-0.5 * (na * dx * dx + 2.0 * nbq * dx * dy + nc * dy * dy))
-                bn[k] = nA * G
-                r = bd[k] - bo[k] - bn[k] - nb
-                chi_new += bw[k] * r * r
+            for rr in range(row_dy.shape[0]):
+                Y = cy[i] + row_dy[rr]
+                X0 = cx[i] + row_dx0[rr]
+                G, r = _row_start(nx, ny, na, nbq, nc, X0, Y)
+                k0 = row_k0[rr]
+                for j in range(row_len[rr]):
+                    k = k0 + j
+                    Gk = G
+                    G *= r
+                    r *= cn
+                    if bw[k] == 0.0:
+                        continue
+                    bn[k] = nA * Gk
+                    res = bd[k] - bo[k] - bn[k] - nb
+                    chi_new += bw[k] * res * res
             if chi_new <= chi_old and np.isfinite(chi_new):
                 accepted = True
                 break
@@ -197,91 +379,215 @@ def _iterate(img, full, own_buf, p, cx, cy, offy, offx, alpha, beta, floor, lam,
                 p[i, a] += step[a]
             lam[i] = max(li * 0.1, 1e-7)
             acc[i] = True
-            if exact:
-                for k in range(K):
-                    if bw[k] != 0.0:
-                        own_buf[i, k] = bn[k]
+            for k in range(K):
+                if bw[k] != 0.0:
+                    own_buf[i, k] = bn[k]
         else:
             lam[i] = li
 
 
-def _hessian(img, full, p, cx, cy, offy, offx, alpha, beta, floor, Hout, chi2, nvalid):
+def _hessian(img, full, p, cx, cy, row_dy, row_dx0, row_len, row_k0, alpha, beta, floor, Hout,
+             chi2, nvalid):
     """Undamped Fisher information and chi^2 of every column at the current fit."""
     h, w = img.shape
     n = p.shape[0]
-    K = offy.shape[0]
     for i in prange(n):
         x0, y0, A, b = p[i, 0], p[i, 1], p[i, 2], p[i, 3]
         qa, qb, qc = p[i, 4], p[i, 5], p[i, 6]
+        c = math.exp(-qa)
         J = np.zeros(NP)
+        Hi = np.zeros((NP, NP))
         c2 = 0.0
         m = 0
-        for a in range(NP):
-            for c in range(NP):
-                Hout[i, a, c] = 0.0
-        for k in range(K):
-            Y = cy[i] + offy[k]
-            X = cx[i] + offx[k]
-            if Y < 0 or Y >= h or X < 0 or X >= w:
-                continue
-            dx = X - x0
+        h00 = 0.0
+        h10 = 0.0
+        h11 = 0.0
+        h20 = 0.0
+        h21 = 0.0
+        h22 = 0.0
+        h30 = 0.0
+        h31 = 0.0
+        h32 = 0.0
+        h33 = 0.0
+        h40 = 0.0
+        h41 = 0.0
+        h42 = 0.0
+        h43 = 0.0
+        h44 = 0.0
+        h50 = 0.0
+        h51 = 0.0
+        h52 = 0.0
+        h53 = 0.0
+        h54 = 0.0
+        h55 = 0.0
+        h60 = 0.0
+        h61 = 0.0
+        h62 = 0.0
+        h63 = 0.0
+        h64 = 0.0
+        h65 = 0.0
+        h66 = 0.0
+        for rr in range(row_dy.shape[0]):
+            Y = cy[i] + row_dy[rr]
+            X0 = cx[i] + row_dx0[rr]
+            G, r = _row_start(x0, y0, qa, qb, qc, X0, Y)
             dy = Y - y0
-            G = math.exp(-0.5 * (qa * dx * dx + 2.0 * qb * dx * dy + qc * dy * dy))
-            mu = full[Y, X] + b
-            var = alpha + beta * mu
-            if var < floor:
-                var = floor
-            wt = 1.0 / var
-            r = img[Y, X] - mu
-            c2 += wt * r * r
-            m += 1
-            _jac(A, G, dx, dy, qa, qb, qc, J)
-            for a in range(NP):
-                wa = wt * J[a]
-                for c in range(a + 1):
-                    Hout[i, a, c] += wa * J[c]
-        for a in range(NP):
-            for c in range(a):
-                Hout[i, c, a] = Hout[i, a, c]
+            for j in range(row_len[rr]):
+                X = X0 + j
+                Gk = G
+                G *= r
+                r *= c
+                if Y < 0 or Y >= h or X < 0 or X >= w:
+                    continue
+                dx = X - x0
+                mu = full[Y, X] + b
+                var = alpha + beta * mu
+                if var < floor:
+                    var = floor
+                wt = 1.0 / var
+                res = img[Y, X] - mu
+                c2 += wt * res * res
+                m += 1
+                AG = A * Gk
+                j0 = AG * (qa * dx + qb * dy)
+                j1 = AG * (qb * dx + qc * dy)
+                j2 = Gk
+                j4 = -0.5 * AG * dx * dx
+                j5 = -AG * dx * dy
+                j6 = -0.5 * AG * dy * dy
+                w0 = wt * j0
+                h00 += w0 * j0
+                w1 = wt * j1
+                h10 += w1 * j0
+                h11 += w1 * j1
+                w2 = wt * j2
+                h20 += w2 * j0
+                h21 += w2 * j1
+                h22 += w2 * j2
+                w3 = wt
+                h30 += w3 * j0
+                h31 += w3 * j1
+                h32 += w3 * j2
+                h33 += w3
+                w4 = wt * j4
+                h40 += w4 * j0
+                h41 += w4 * j1
+                h42 += w4 * j2
+                h43 += w4
+                h44 += w4 * j4
+                w5 = wt * j5
+                h50 += w5 * j0
+                h51 += w5 * j1
+                h52 += w5 * j2
+                h53 += w5
+                h54 += w5 * j4
+                h55 += w5 * j5
+                w6 = wt * j6
+                h60 += w6 * j0
+                h61 += w6 * j1
+                h62 += w6 * j2
+                h63 += w6
+                h64 += w6 * j4
+                h65 += w6 * j5
+                h66 += w6 * j6
+        Hout[i, 0, 0] = h00
+        Hout[i, 1, 0] = h10
+        Hout[i, 0, 1] = h10
+        Hout[i, 1, 1] = h11
+        Hout[i, 2, 0] = h20
+        Hout[i, 0, 2] = h20
+        Hout[i, 2, 1] = h21
+        Hout[i, 1, 2] = h21
+        Hout[i, 2, 2] = h22
+        Hout[i, 3, 0] = h30
+        Hout[i, 0, 3] = h30
+        Hout[i, 3, 1] = h31
+        Hout[i, 1, 3] = h31
+        Hout[i, 3, 2] = h32
+        Hout[i, 2, 3] = h32
+        Hout[i, 3, 3] = h33
+        Hout[i, 4, 0] = h40
+        Hout[i, 0, 4] = h40
+        Hout[i, 4, 1] = h41
+        Hout[i, 1, 4] = h41
+        Hout[i, 4, 2] = h42
+        Hout[i, 2, 4] = h42
+        Hout[i, 4, 3] = h43
+        Hout[i, 3, 4] = h43
+        Hout[i, 4, 4] = h44
+        Hout[i, 5, 0] = h50
+        Hout[i, 0, 5] = h50
+        Hout[i, 5, 1] = h51
+        Hout[i, 1, 5] = h51
+        Hout[i, 5, 2] = h52
+        Hout[i, 2, 5] = h52
+        Hout[i, 5, 3] = h53
+        Hout[i, 3, 5] = h53
+        Hout[i, 5, 4] = h54
+        Hout[i, 4, 5] = h54
+        Hout[i, 5, 5] = h55
+        Hout[i, 6, 0] = h60
+        Hout[i, 0, 6] = h60
+        Hout[i, 6, 1] = h61
+        Hout[i, 1, 6] = h61
+        Hout[i, 6, 2] = h62
+        Hout[i, 2, 6] = h62
+        Hout[i, 6, 3] = h63
+        Hout[i, 3, 6] = h63
+        Hout[i, 6, 4] = h64
+        Hout[i, 4, 6] = h64
+        Hout[i, 6, 5] = h65
+        Hout[i, 5, 6] = h65
+        Hout[i, 6, 6] = h66
         chi2[i] = c2
         nvalid[i] = m
 
 
-def _pixel_stats(img, full, p, cx, cy, offy, offx, alpha, beta, floor, C, sel, mu_out, r2_out, lev_out):
-    """Model, squared residual and leverage of every pixel of the columns ``sel``."""
+def _pixel_stats(img, full, p, cx, cy, row_dy, row_dx0, row_len, row_k0, alpha, beta, floor, C,
+                 sel, mu_out, r2_out, lev_out):
+    """Model, squared residual and leverage of every window pixel of the columns ``sel``."""
     h, w = img.shape
-    K = offy.shape[0]
     for s in prange(sel.shape[0]):
         i = sel[s]
         x0, y0, A, b = p[i, 0], p[i, 1], p[i, 2], p[i, 3]
         qa, qb, qc = p[i, 4], p[i, 5], p[i, 6]
+        c = math.exp(-qa)
         J = np.zeros(NP)
-        for k in range(K):
-            Y = cy[i] + offy[k]
-            X = cx[i] + offx[k]
-            if Y < 0 or Y >= h or X < 0 or X >= w:
-                mu_out[s, k] = np.nan
-                continue
-            dx = X - x0
+        for rr in range(row_dy.shape[0]):
+            Y = cy[i] + row_dy[rr]
+            X0 = cx[i] + row_dx0[rr]
+            G, r = _row_start(x0, y0, qa, qb, qc, X0, Y)
+            k0 = row_k0[rr]
             dy = Y - y0
-            G = math.exp(-0.5 * (qa * dx * dx + 2.0 * qb * dx * dy + qc * dy * dy))
-            mu = full[Y, X] + b
-            var = alpha + beta * mu
-            if var < floor:
-                var = floor
-            _jac(A, G, dx, dy, qa, qb, qc, J)
-            lv = 0.0
-            for a in range(NP):
-                for c in range(NP):
-                    lv += J[a] * C[s, a, c] * J[c]
-            r = img[Y, X] - mu
-            mu_out[s, k] = mu
-            r2_out[s, k] = r * r
-            lev_out[s, k] = lv / var
+            for j in range(row_len[rr]):
+                X = X0 + j
+                k = k0 + j
+                Gk = G
+                G *= r
+                r *= c
+                if Y < 0 or Y >= h or X < 0 or X >= w:
+                    mu_out[s, k] = np.nan
+                    continue
+                dx = X - x0
+                mu = full[Y, X] + b
+                var = alpha + beta * mu
+                if var < floor:
+                    var = floor
+                _jac(A, Gk, dx, dy, qa, qb, qc, J)
+                lv = 0.0
+                for a in range(NP):
+                    for cc in range(NP):
+                        lv += J[a] * C[s, a, cc] * J[cc]
+                res = img[Y, X] - mu
+                mu_out[s, k] = mu
+                r2_out[s, k] = res * res
+                lev_out[s, k] = lv / var
 
 
-_opts = dict(cache=True, fastmath=True, nogil=True)
+# no "nnan"/"ninf": the kernels test for non-finite values
+_opts = dict(cache=True, fastmath={"contract", "reassoc", "arcp", "nsz", "afn"}, nogil=True)
 _jac = njit(inline="always", **_opts)(_jac)
+_row_start = njit(inline="always", **_opts)(_row_start)
 _chol_solve = njit(**_opts)(_chol_solve)
 own_model_par = njit(parallel=True, **_opts)(_own_model)
 own_model_ser = njit(**_opts)(_own_model)

@@ -1,5 +1,6 @@
-"""Column detection: separation from the autocorrelation, then peaks of a
-Laplacian-of-Gaussian filtered image above a noise-based threshold."""
+"""Column detection: separation from the autocorrelation and nearest
+neighbours, then maxima of the smoothed image that stand out from their
+local floor by more than the noise allows."""
 
 from __future__ import annotations
 
@@ -28,8 +29,8 @@ def _central_crop(image: np.ndarray, size: int = _CROP) -> np.ndarray:
     return np.asarray(image[y0 : y0 + size, x0 : x0 + size], dtype=np.float64)
 
 
-def estimate_separation(image: np.ndarray, min_separation: float = 3.0) -> float:
-    """Estimate the smallest column separation (px) from the image autocorrelation.
+def autocorrelation_period(image: np.ndarray, min_separation: float = 3.0) -> float:
+    """Shortest strong period of the image (px), from its autocorrelation.
 
     Parameters
     ----------
@@ -42,8 +43,11 @@ def estimate_separation(image: np.ndarray, min_separation: float = 3.0) -> float
     Returns
     -------
     float
-        Distance from the origin to the nearest significant autocorrelation
-        peak, refined to sub-pixel precision with a parabola fit.
+        Distance from the origin to the nearest strong autocorrelation
+        peak, refined to sub-pixel precision with a parabola fit. This is the
+        shortest lattice period; it can exceed the nearest-column distance
+        (A-B in a perovskite, metal-chalcogen in a honeycomb), see
+        :func:`estimate_separation`.
 
     Notes
     -----
@@ -51,11 +55,13 @@ def estimate_separation(image: np.ndarray, min_separation: float = 3.0) -> float
     of a lattice of columns has peaks at every vector joining two columns,
     weighted by the product of their intensities. It is computed with
     zero padding (no wrap-around) and normalised by the overlap area. A peak
-    counts when it reaches 10 % of the strongest non-central peak, so weak
-    B columns next to bright A columns still set the separation.
+    counts when it reaches 10 % of the strongest non-central peak.
     """
     crop = _central_crop(image)
-    crop = crop - crop.mean()
+    # subtract the background level, not the mean: with the mean removed, a
+    # weak column next to a bright one is a negative deviation and the vector
+    # joining them gives a negative, invisible autocorrelation peak
+    crop = crop - np.percentile(crop, 2)
     h, w = crop.shape
     fh, fw = 2 * h, 2 * w
     f = np.fft.rfft2(crop, s=(fh, fw))
@@ -66,6 +72,7 @@ def estimate_separation(image: np.ndarray, min_separation: float = 3.0) -> float
     cy, cx = fh // 2, fw // 2
     rmax = min(h, w) // 3
     ac = ac[cy - rmax : cy + rmax + 1, cx - rmax : cx + rmax + 1]
+    ac = ac - np.median(ac)  # remove the pedestal of the constant background
     if ac[rmax, rmax] <= 0:
         raise InvalidImageError("The image has no contrast to estimate a column separation from.")
     ac = ac / ac[rmax, rmax]
@@ -103,6 +110,73 @@ def estimate_separation(image: np.ndarray, min_separation: float = 3.0) -> float
     return sep
 
 
+def _suppress_close(peaks: np.ndarray, strength: np.ndarray, distance: float) -> np.ndarray:
+    """Greedy non-maximum suppression: keep a peak unless a stronger kept peak
+    lies within ``distance`` (Euclidean). Vectorized over pairs; iterated to
+    the greedy fixed point."""
+    from scipy.spatial import cKDTree
+
+    n = len(peaks)
+    keep = np.ones(n, dtype=bool)
+    if n < 2:
+        return keep
+    pairs = cKDTree(peaks.astype(float)).query_pairs(distance, output_type="ndarray")
+    if len(pairs) == 0:
+        return keep
+    i, j = pairs[:, 0], pairs[:, 1]
+    # orient each pair strong -> weak (ties broken by index)
+    swap = (strength[j] > strength[i]) | ((strength[j] == strength[i]) & (j < i))
+    strong = np.where(swap, j, i)
+    weak = np.where(swap, i, j)
+    for _ in range(100):
+        suppressed = np.zeros(n, dtype=bool)
+        suppressed[weak[keep[strong]]] = True
+        new = ~suppressed
+        if np.array_equal(new, keep):
+            break
+        keep = new
+    return keep
+
+
+def estimate_separation(image: np.ndarray) -> float:
+    """Estimate the smallest column separation (px).
+
+    Two steps: the autocorrelation gives the shortest lattice period ``d``;
+    columns are then detected with a permissive minimum distance
+    (``0.25 d``) and the median nearest-neighbour distance of the
+    detected columns is the separation. The second step finds weak columns
+    between bright ones (B sites of a perovskite, chalcogen sites of a
+    honeycomb), whose autocorrelation peak is too weak to rely on.
+
+    Parameters
+    ----------
+    image : (M, N) array
+        Image with bright columns.
+
+    Returns
+    -------
+    float
+        Smallest column separation (px).
+    """
+    from scipy.spatial import cKDTree
+
+    period = autocorrelation_period(image)
+    crop = _central_crop(image)
+    try:
+        peaks, _ = detect_columns(crop, period, scale=max(0.8, period / 10.0),
+                                  min_distance=0.25 * period)
+    except InvalidParameterError:
+        return period
+    if len(peaks) < 8:
+        return period
+    d, _ = cKDTree(peaks.astype(float)).query(peaks.astype(float), k=2)
+    nn = float(np.median(d[:, 1]))
+    # accept only separations a lattice can have relative to its period
+    if 0.5 * period <= nn <= 1.05 * period:
+        return min(nn, period)
+    return period
+
+
 def estimate_noise(image: np.ndarray) -> float:
     """Robust per-pixel noise standard deviation (MAD of a 4-neighbour residual).
 
@@ -131,22 +205,23 @@ def columns_are_dark(image: np.ndarray) -> bool:
 
 
 def column_filter(image: np.ndarray, scale: float) -> np.ndarray:
-    """Negative Laplacian of Gaussian, scale-normalised: peaks at column centres.
+    """Gaussian smoothing at ``scale``: a matched filter for columns (maximum SNR)."""
+    return ndi.gaussian_filter(np.asarray(image, dtype=np.float64), scale, mode="nearest")
 
-    Smooth background and the saddles between neighbouring columns give
-    small or negative responses, so shoulders of bright columns are not
-    mistaken for columns.
-    """
-    return -(scale**2) * ndi.gaussian_laplace(np.asarray(image, dtype=np.float64), scale)
+
+def local_floor(smoothed: np.ndarray, separation: float) -> np.ndarray:
+    """Local background of a smoothed image: a grey opening with a window about
+    one separation wide (columns are narrower, so it follows the valleys
+    between them), lightly smoothed. Square windows keep it O(pixels)."""
+    size = max(3, int(round(separation)) | 1)
+    opened = ndi.maximum_filter(ndi.minimum_filter(smoothed, size=size, mode="nearest"),
+                                size=size, mode="nearest")
+    return ndi.uniform_filter(opened, size=max(3, size // 2 | 1), mode="nearest")
 
 
 def filter_noise_gain(scale: float) -> float:
     """Standard deviation of :func:`column_filter` applied to unit white noise."""
-    n = int(np.ceil(6 * scale)) * 2 + 1
-    delta = np.zeros((n, n))
-    delta[n // 2, n // 2] = 1.0
-    k = column_filter(delta, scale)
-    return float(np.sqrt(np.sum(k**2)))
+    return float(1.0 / (2.0 * np.sqrt(np.pi) * scale))
 
 
 def detect_columns(
@@ -168,10 +243,11 @@ def detect_columns(
     separation : float
         Smallest column separation (px).
     scale : float, optional
-        Filter scale (px); default ``separation / 5``, close to typical column widths.
+        Smoothing scale (px); default ``separation / 6``, close to typical
+        column widths (a matched filter).
     threshold : float, optional
-        Minimal filter response, as a fraction of the 90th percentile of the
-        responses of all maxima. Default: decided by noise only.
+        Minimal prominence, as a fraction of the 90th percentile of the
+        prominences of all maxima. Default: decided by noise only.
     noise : float, optional
         Per-pixel noise std. Estimated when not given.
     nsigma : float
@@ -183,8 +259,16 @@ def detect_columns(
     -------
     peaks : (K, 2) int array
         ``(row, col)`` of each candidate, i.e. ``(y, x)``.
-    response : (K,) array
-        Filter response at each candidate.
+    prominence : (K,) array
+        Height of each candidate above its local floor (smoothed image).
+
+    Notes
+    -----
+    Candidates are local maxima of the Gaussian-smoothed image; each must
+    stand ``nsigma`` filtered-noise standard deviations above the local
+    floor (a grey opening one separation wide). Unlike a Laplacian of
+    Gaussian, this has no negative side lobes, so a weak column next to
+    bright ones (B sites, chalcogen sites) keeps its full contrast.
     """
     if not np.isfinite(separation) or separation <= 0:
         raise InvalidParameterError(f"separation must be a positive number of pixels; got {separation}.")
@@ -198,17 +282,25 @@ def detect_columns(
             f"separation={separation:g} px is impossible for a {image.shape[0]}x{image.shape[1]} "
             "image (at least two spacings must fit). Give the spacing in pixels."
         )
-    scale = float(scale) if scale else max(0.8, separation / 5.0)
-    resp = column_filter(image, scale)
+    scale = float(scale) if scale else max(0.8, separation / 6.0)
+    sm = column_filter(image, scale)
+    prom = sm - local_floor(sm, separation)
     md = max(1, int(np.floor(min_distance if min_distance else 0.45 * separation)))
     if noise is None:
         noise = estimate_noise(image)
     floor = nsigma * noise * filter_noise_gain(scale)
-    peaks = peak_local_max(resp, min_distance=md, threshold_abs=max(floor, 1e-300), exclude_border=False)
+    # all local maxima (3x3), then the noise test, then a Euclidean minimum
+    # distance: a square max-filter window of the full distance would let the
+    # tails of bright neighbours hide a weak column
+    peaks = peak_local_max(sm, min_distance=1, exclude_border=False)
     if len(peaks) == 0:
-        return np.empty((0, 2), dtype=int), np.empty(0)
-    vals = resp[peaks[:, 0], peaks[:, 1]]
-    if threshold is not None:
+        return np.empty((0, 2), dtype=np.intp), np.empty(0)
+    vals = prom[peaks[:, 0], peaks[:, 1]]
+    keep = vals > max(floor, 1e-300)
+    peaks, vals = peaks[keep], vals[keep]
+    keep = _suppress_close(peaks, sm[peaks[:, 0], peaks[:, 1]], md)
+    peaks, vals = peaks[keep], vals[keep]
+    if threshold is not None and len(vals):
         ref = np.percentile(vals, 90)
         keep = vals >= threshold * ref
         peaks, vals = peaks[keep], vals[keep]

@@ -30,11 +30,11 @@ __all__ = [
     "GaussianFit",
     "refine_gaussian",
     "refine_com",
+    "render_gaussians",
     "estimate_noise_model_from_residuals",
 ]
 
 _DEBUG = False
-_EXACT = True
 _CHUNK = 4096  # columns per batch: bounds memory to ~ chunk * pixels * 7 floats
 
 
@@ -128,18 +128,34 @@ class GaussianFit:
     ok: np.ndarray
     iterations: int
     noise: NoiseModel
+    params: np.ndarray  # (n, 7): x, y, A, b, qa, qb, qc
+    radius: float
 
     @property
     def sigma(self) -> np.ndarray:
         return np.sqrt(self.sigma_major * self.sigma_minor)
 
 
-def _disk_offsets(radius: float) -> tuple[np.ndarray, np.ndarray]:
-    r = int(np.ceil(radius))
-    o = np.arange(-r, r + 1)
-    oy, ox = np.meshgrid(o, o, indexing="ij")
-    keep = oy**2 + ox**2 <= radius**2
-    return oy[keep].astype(np.int64), ox[keep].astype(np.int64)
+class _Window:
+    """A circular window of pixel offsets, stored row by row for the kernels."""
+
+    def __init__(self, radius: float):
+        rr = int(np.ceil(radius))
+        o = np.arange(-rr, rr + 1)
+        oy, ox = np.meshgrid(o, o, indexing="ij")
+        keep = oy**2 + ox**2 <= radius**2
+        self.offy = oy[keep].astype(np.int64)  # row-major: rows are contiguous
+        self.offx = ox[keep].astype(np.int64)
+        self.size = int(self.offy.size)
+        rows, start, counts = np.unique(self.offy, return_index=True, return_counts=True)
+        self.row_dy = rows.astype(np.int64)
+        self.row_k0 = start.astype(np.int64)
+        self.row_len = counts.astype(np.int64)
+        self.row_dx0 = self.offx[start].astype(np.int64)
+
+    @property
+    def rows(self):
+        return self.row_dy, self.row_dx0, self.row_len, self.row_k0
 
 
 def refine_gaussian(
@@ -213,7 +229,9 @@ def refine_gaussian(
     radius = max(2.0, float(radius))
     if max_shift is None:
         max_shift = max(1.0, 1.5 * med_sig)
-    offy, offx = _disk_offsets(radius)
+    win = _Window(radius)
+    offy, offx = win.offy, win.offx
+    rows = win.rows
     cx = np.rint(x).astype(np.int64)
     cy = np.rint(y).astype(np.int64)
     h, w = image.shape
@@ -253,20 +271,25 @@ def refine_gaussian(
         raise ValueError(f"noise must be 'auto', 'poisson' or a NoiseModel; got {noise!r}")
     # convergence tolerance in px: a fraction of the expected position error
     tol_px = tol
+    # first iteration(s): positions fixed, so that amplitudes and widths of
+    # bright columns are right before weak neighbours may move
+    fixed = 1
+    warm = max(warm, fixed + 1) if noise == "auto" else warm
+    max_step = max(0.5, 0.25 * med_sig)
     it = 0
-    own_model(p, cx, cy, offy, offx, np.array(image.shape), own)
+    own_model(p, cx, cy, *rows, h, w, own)
     for it in range(1, max_iter + 1):  # noqa: B007 - reported
-        kn.scatter(full, own, cx, cy, offy, offx)
+        kn.scatter(full, own, cx, cy, *rows)
         if it == warm + 1 and n:
             # the window models lag one step behind: refresh them before using residuals
-            own_model(p, cx, cy, offy, offx, np.array(image.shape), own)
-            kn.scatter(full, own, cx, cy, offy, offx)
+            own_model(p, cx, cy, *rows, h, w, own)
+            kn.scatter(full, own, cx, cy, *rows)
             if noise == "auto":
-                nm = _noise_from_fit(image, full, p, cx, cy, offy, offx, nm, hessian)
+                nm = _noise_from_fit(image, full, p, cx, cy, win, nm, hessian)
                 conv[:] = False
             # tolerance: a fraction of the typical position error (from a subset of columns)
-            sub = np.linspace(0, n - 1, min(n, 300)).astype(np.int64)
-            C = _covariance(image, full, p[sub], cx[sub], cy[sub], offy, offx, nm, hessian)[0]
+            sub = np.linspace(0, n - 1, min(n, 120)).astype(np.int64)
+            C = _covariance(image, full, p[sub], cx[sub], cy[sub], rows, nm, hessian)[0]
             err = np.sqrt(np.maximum(np.minimum(C[:, _X, _X], C[:, _Y, _Y]), 0))
             err = err[np.isfinite(err)]
             tol_px = max(tol * float(np.median(err)), 1e-7) if err.size else tol
@@ -274,25 +297,25 @@ def refine_gaussian(
         if not active.any():
             break
         prev = p[:, :2].copy()
-        iterate(image, full, own, p, cx, cy, offy, offx, nm.alpha, nm.beta, nm.floor, lam, active,
-                acc, _EXACT)
+        iterate(image, full, own, p, cx, cy, *rows, nm.alpha, nm.beta, nm.floor, lam, active, acc,
+                it <= fixed, max_step)
         moved = np.hypot(p[:, _X] - prev[:, 0], p[:, _Y] - prev[:, 1])
         if _DEBUG:
             print("iter", it, "active", int(active.sum()), "max moved", float(moved.max()), "median moved", float(np.median(moved)), "lam med", float(np.median(lam)), "acc", acc.mean())
         # converged: an accepted step smaller than the tolerance, or no better point nearby
-        conv = np.where(active, (acc & (moved < tol_px)) | (lam > 1e6), conv)
+        conv = np.where(active, (acc & (moved < tol_px) & (it > fixed)) | (lam > 1e6), conv)
         bad = (np.hypot(p[:, _X] - x, p[:, _Y] - y) > max_shift) | ~np.isfinite(p).all(axis=1)
         if bad.any():
             p[bad] = start[bad]
             ok[bad] = False
             conv[bad] = True
-            own_model(p, cx, cy, offy, offx, np.array(image.shape), own)
+            own_model(p, cx, cy, *rows, h, w, own)
         if it > warm and conv.all():
             break
 
-    own_model(p, cx, cy, offy, offx, np.array(image.shape), own)
-    kn.scatter(full, own, cx, cy, offy, offx)
-    C, chi2 = _covariance(image, full, p, cx, cy, offy, offx, nm, hessian)
+    own_model(p, cx, cy, *rows, h, w, own)
+    kn.scatter(full, own, cx, cy, *rows)
+    C, chi2 = _covariance(image, full, p, cx, cy, rows, nm, hessian)
     qa, qb, qc, A = p[:, _QA], p[:, _QB], p[:, _QC], p[:, _A]
     det = np.maximum(qa * qc - qb * qb, 1e-300)
     tr = (qa + qc) / det  # trace of the covariance S = Q^-1
@@ -324,10 +347,32 @@ def refine_gaussian(
         ok=ok,
         iterations=it,
         noise=nm,
+        params=p,
+        radius=radius,
     )
 
 
 _X, _Y, _A, _B, _QA, _QB, _QC = range(7)
+
+
+def render_gaussians(shape: tuple[int, int], params: np.ndarray, radius: float) -> np.ndarray:
+    """Sum of the fitted Gaussians (no backgrounds) as an image of ``shape``.
+
+    ``params`` is :attr:`GaussianFit.params`; each Gaussian is drawn in its
+    circular window of ``radius`` px around its rounded centre.
+    """
+    from causalspy.atoms import _kernels as kn
+
+    h, w = int(shape[0]), int(shape[1])
+    params = np.ascontiguousarray(params, dtype=np.float64)
+    win = _Window(radius)
+    cx = np.rint(params[:, _X]).astype(np.int64)
+    cy = np.rint(params[:, _Y]).astype(np.int64)
+    own = np.zeros((len(params), win.size))
+    kn.own_model_par(params, cx, cy, *win.rows, h, w, own)
+    full = np.zeros((h, w))
+    kn.scatter(full, own, cx, cy, *win.rows)
+    return full
 
 
 def _row_percentile(vals: np.ndarray, q: float) -> np.ndarray:
@@ -342,13 +387,13 @@ def _row_percentile(vals: np.ndarray, q: float) -> np.ndarray:
     return np.where(nin > 0, out, 0.0)
 
 
-def _covariance(image, full, p, cx, cy, offy, offx, nm, hessian):
+def _covariance(image, full, p, cx, cy, rows, nm, hessian):
     """Inverse Fisher information (n, 7, 7) and reduced chi^2 of every column."""
     n = p.shape[0]
     H = np.zeros((n, 7, 7))
     chi2 = np.zeros(n)
     nvalid = np.zeros(n, dtype=np.int64)
-    hessian(image, full, p, cx, cy, offy, offx, nm.alpha, nm.beta, nm.floor, H, chi2, nvalid)
+    hessian(image, full, p, cx, cy, *rows, nm.alpha, nm.beta, nm.floor, H, chi2, nvalid)
     C = np.full((n, 7, 7), np.nan)
     good = np.isfinite(H).all(axis=(1, 2)) & (np.linalg.det(H) > 0) if n else np.zeros(0, bool)
     if good.any():
@@ -356,7 +401,7 @@ def _covariance(image, full, p, cx, cy, offy, offx, nm, hessian):
     return C, chi2 / np.maximum(nvalid - 7, 1)
 
 
-def _noise_from_fit(image, full, p, cx, cy, offy, offx, nm, hessian, max_columns=300):
+def _noise_from_fit(image, full, p, cx, cy, win, nm, hessian, max_columns=120):
     """Noise model from the residuals of (a subset of) the current fit.
 
     Squared residuals are divided by ``1 - leverage``: a fitted model
@@ -367,14 +412,14 @@ def _noise_from_fit(image, full, p, cx, cy, offy, offx, nm, hessian, max_columns
 
     n = p.shape[0]
     sel = np.arange(n) if n <= max_columns else np.linspace(0, n - 1, max_columns).astype(np.int64)
-    C, _ = _covariance(image, full, p[sel], cx[sel], cy[sel], offy, offx, nm, hessian)
+    C, _ = _covariance(image, full, p[sel], cx[sel], cy[sel], win.rows, nm, hessian)
     # _covariance used the columns' own rendered neighbours: fine, full covers all columns
     C = np.nan_to_num(C)
-    K = offy.size
+    K = win.size
     mu = np.empty((sel.size, K))
     r2 = np.empty((sel.size, K))
     lev = np.empty((sel.size, K))
-    kn.pixel_stats(image, full, p, cx, cy, offy, offx, nm.alpha, nm.beta, nm.floor, C,
+    kn.pixel_stats(image, full, p, cx, cy, *win.rows, nm.alpha, nm.beta, nm.floor, C,
                    sel.astype(np.int64), mu, r2, lev)
     valid = np.isfinite(mu) & (lev < 0.9)
     r2 = np.where(valid, r2 / np.where(valid, 1.0 - lev, 1.0), 0.0)

@@ -26,9 +26,12 @@ from causalspy.data._perovskite import perovskite
 from causalspy.data._render import render_columns
 from causalspy.data._square import square_lattice
 from causalspy.data._truth import GroundTruth
+from causalspy.data.compare import Match, match_columns
 
 __all__ = [
     "GroundTruth",
+    "Match",
+    "match_columns",
     "Z",
     "hexagonal",
     "perovskite",
