@@ -248,8 +248,9 @@ def detect_columns(
     threshold : float, optional
         Minimal prominence, as a fraction of the 90th percentile of the
         prominences of all maxima. Default: decided by noise only.
-    noise : float, optional
-        Per-pixel noise std. Estimated when not given.
+    noise : float or (M, N) array, optional
+        Per-pixel noise std (a map where it varies, e.g. Poisson noise on
+        bright columns). Estimated (one robust value) when not given.
     nsigma : float
         A candidate must exceed ``nsigma`` times the filtered noise.
     min_distance : float, optional
@@ -288,7 +289,8 @@ def detect_columns(
     md = max(1, int(np.floor(min_distance if min_distance else 0.45 * separation)))
     if noise is None:
         noise = estimate_noise(image)
-    floor = nsigma * noise * filter_noise_gain(scale)
+    # noise may be a per-pixel map (e.g. Poisson noise is larger on bright columns)
+    floor = nsigma * np.asarray(noise, dtype=np.float64) * filter_noise_gain(scale)
     # all local maxima (3x3), then the noise test, then a Euclidean minimum
     # distance: a square max-filter window of the full distance would let the
     # tails of bright neighbours hide a weak column
@@ -296,7 +298,8 @@ def detect_columns(
     if len(peaks) == 0:
         return np.empty((0, 2), dtype=np.intp), np.empty(0)
     vals = prom[peaks[:, 0], peaks[:, 1]]
-    keep = vals > max(floor, 1e-300)
+    fl = floor[peaks[:, 0], peaks[:, 1]] if floor.ndim == 2 else floor
+    keep = vals > np.maximum(fl, 1e-300)
     peaks, vals = peaks[keep], vals[keep]
     keep = _suppress_close(peaks, sm[peaks[:, 0], peaks[:, 1]], md)
     peaks, vals = peaks[keep], vals[keep]

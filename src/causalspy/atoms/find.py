@@ -330,24 +330,44 @@ def _find_block(data, st: _Settings, *, parallel: bool, core=None) -> pd.DataFra
     fit = refine_gaussian(work, x0, y0, st.sigma0, radius=st.radius, noise=st.noise_model,
                           parallel=parallel, max_shift=max_shift)
     for _ in range(2):
-        resid = work - render_gaussians(work.shape, fit.params[fit.ok], fit.radius)
+        model = render_gaussians(work.shape, fit.params[fit.ok], fit.radius)
+        resid = work - model
+        # residual noise follows the local signal level (Poisson noise is larger on
+        # bright columns), so misfit wings of a heavy column are not new columns
+        mu = column_filter(model, st.scale) + np.median(fit.background)
+        noise_map = np.sqrt(fit.noise.variance(mu))
         new, _ = detect_columns(resid, st.separation, scale=st.scale, threshold=None,
-                                noise=st.noise_px, nsigma=st.nsigma)
+                                noise=np.maximum(noise_map, st.noise_px), nsigma=st.nsigma)
         if len(new) == 0:
             break
+        # a hidden column is a full separation from the others
         d, _ = cKDTree(np.column_stack([fit.x, fit.y])).query(new[:, ::-1].astype(float))
-        new = new[d > 0.5 * st.separation]
+        new = new[d > 0.7 * st.separation]
         if st.threshold is not None and len(new):
             sm = column_filter(work, st.scale)
             new = new[(sm - local_floor(sm, st.separation))[new[:, 0], new[:, 1]] >= st.threshold_abs]
         if len(new) == 0:
             break
         nx, ny = _subpixel(column_filter(resid, st.scale), new)
-        peaks = np.concatenate([peaks, new])
+        n_old = len(peaks)
+        cand_peaks = np.concatenate([peaks, new])
         x0 = np.concatenate([fit.x, nx])
         y0 = np.concatenate([fit.y, ny])
-        fit = refine_gaussian(work, x0, y0, st.sigma0, radius=st.radius, noise=st.noise_model,
-                              parallel=parallel, max_shift=max_shift)
+        cand = refine_gaussian(work, x0, y0, st.sigma0, radius=st.radius, noise=st.noise_model,
+                               parallel=parallel, max_shift=max_shift)
+        # keep a new column only if the joint fit finds it significant and in place
+        a_err = cand.intensity_err[n_old:]
+        signif = cand.ok[n_old:] & (cand.intensity[n_old:] > st.nsigma * a_err)
+        if not signif.any():
+            break
+        keep = np.concatenate([np.ones(n_old, dtype=bool), signif])
+        peaks = cand_peaks[keep]
+        if signif.all():
+            fit = cand
+        else:
+            fit = refine_gaussian(work, x0[keep], y0[keep], st.sigma0, radius=st.radius,
+                                  noise=st.noise_model, parallel=parallel, max_shift=max_shift)
+        x0, y0 = x0[keep], y0[keep]
     owned = np.ones(len(peaks), dtype=bool)
     if core is not None:
         cy0, cy1, cx0, cx1 = core

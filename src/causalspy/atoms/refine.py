@@ -260,6 +260,8 @@ def refine_gaussian(
     full = np.zeros_like(image)
     own = np.zeros((n, offy.size))
     acc = np.zeros(n, dtype=bool)
+    omega = np.ones(n)
+    last_step = np.zeros((n, 7))
 
     if isinstance(noise, NoiseModel):
         nm, warm = noise, 0
@@ -297,8 +299,20 @@ def refine_gaussian(
         if not active.any():
             break
         prev = p[:, :2].copy()
+        p_before = p.copy()
         iterate(image, full, own, p, cx, cy, *rows, nm.alpha, nm.beta, nm.floor, lam, active, acc,
                 it <= fixed, max_step)
+        # block-Jacobi oscillates when neighbours overlap strongly: a column whose
+        # (non-negligible) step reverses direction gets a smaller relaxation factor
+        step = p - p_before
+        rev = (np.einsum("ij,ij->i", step[:, :2], last_step[:, :2]) < 0) & (
+            np.hypot(step[:, 0], step[:, 1]) > 0.05) & (it > warm + 1)
+        omega = np.where(rev, np.maximum(0.5 * omega, 0.1), np.minimum(1.5 * omega, 1.0))
+        damp = omega < 1.0
+        if damp.any():
+            p[damp] = p_before[damp] + omega[damp, None] * step[damp]
+            own_model(p, cx, cy, *rows, h, w, own)
+        last_step = p - p_before
         moved = np.hypot(p[:, _X] - prev[:, 0], p[:, _Y] - prev[:, 1])
         if _DEBUG:
             print("iter", it, "active", int(active.sum()), "max moved", float(moved.max()), "median moved", float(np.median(moved)), "lam med", float(np.median(lam)), "acc", acc.mean())
