@@ -42,6 +42,8 @@ extensions = [
 templates_path = ["_templates"]
 exclude_patterns = [
     "_build",
+    # gallery sources: sphinx-gallery turns them into auto_examples/
+    "examples",
     "README.md",
     # Markdown page written separately; docs/benchmarks.rst points to it
     "benchmarks.md",
@@ -102,7 +104,6 @@ sphinx_gallery_conf = {
     "reset_modules": ("matplotlib",),
     "doc_module": ("causalspy",),
     "backreferences_dir": os.path.join("api", "generated", "backreferences"),
-    "reference_url": {"causalspy": None},
     "abort_on_example_error": True,
     "download_all_examples": False,
     "remove_config_comments": True,

@@ -44,7 +44,7 @@ print(atoms)
 # calibrated positions ``x_cal``, ``y_cal`` (nm).
 
 table = atoms.table
-print(table[["x", "y", "x_err", "y_err", "sigma", "intensity", "sublattice"]].head())
+print(table[["x", "y", "x_err", "y_err", "sigma", "intensity", "sublattice"]].head().to_string())
 
 # %%
 # Every setting actually used is recorded, including the estimated ones:
@@ -56,9 +56,14 @@ print("lattice vectors (px):\n", np.round(atoms.lattice_vectors, 2))
 
 # %%
 # Overlay the columns on the image, coloured by sublattice (0 = brightest
-# on average, here Pb; 1 = Ti).
+# on average, here Pb; 1 = Ti). Columns flagged ``edge`` get a small cross.
+# ``plot`` returns the matplotlib ``Axes``, here used to shorten the title
+# and move the legend.
 
 ax = atoms.plot()
+ax.set_title(f"{len(atoms)} columns, {atoms.n_sublattices} sublattices")
+ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
+ax.figure.set_layout_engine("constrained")
 plt.show()
 
 # %%
@@ -75,9 +80,11 @@ print(f"{len(atoms)} columns found, {len(tp)} true: "
 
 # %%
 # The actual position errors of the matched columns, compared with the
-# uncertainties ``find_atoms`` reports (from the Fisher information of the
-# Gaussian fit). The columns flagged ``edge`` (their fitting window is cut
-# by the image border) are left out.
+# uncertainties ``find_atoms`` reports (``x_err``, ``y_err``, from the Fisher
+# information of the Gaussian fit): if the reported errors are right, the
+# two numbers agree. The columns flagged ``edge`` (their fitting window is
+# cut by the image border) are left out. The weak Ti columns have fewer
+# counts, so larger errors.
 
 found = table.iloc[m.found_index].reset_index(drop=True)
 true = tp.iloc[m.true_index].reset_index(drop=True)
@@ -88,7 +95,7 @@ for label, name in ((0, "Pb (sublattice 0)"), (1, "Ti (sublattice 1)")):
     dy = found["y"].to_numpy()[sel] - true["y"].to_numpy()[sel]
     rms = np.sqrt(np.mean(np.concatenate([dx, dy]) ** 2))
     reported = np.sqrt(np.mean(np.concatenate([found["x_err"][sel], found["y_err"][sel]]) ** 2))
-    print(f"{name}: RMS error per axis {rms:.3f} px, mean reported error {reported:.3f} px "
+    print(f"{name}: RMS error per axis {rms:.3f} px, RMS reported error {reported:.3f} px "
           f"({sel.sum()} columns)")
 
 # %%

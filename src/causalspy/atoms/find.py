@@ -357,7 +357,9 @@ def _find_block(data, st: _Settings, *, parallel: bool, core=None) -> pd.DataFra
                                parallel=parallel, max_shift=max_shift)
         # keep a new column only if the joint fit finds it significant and in place
         a_err = cand.intensity_err[n_old:]
-        signif = cand.ok[n_old:] & (cand.intensity[n_old:] > st.nsigma * a_err)
+        # (the residual peak already passed the detection test; this catches
+        # fits that collapse or wander off)
+        signif = cand.ok[n_old:] & (cand.intensity[n_old:] > 3.0 * a_err)
         if not signif.any():
             break
         keep = np.concatenate([np.ones(n_old, dtype=bool), signif])
@@ -390,8 +392,11 @@ def _find_block(data, st: _Settings, *, parallel: bool, core=None) -> pd.DataFra
                    intensity_err=f.intensity_err, fit_ok=f.ok, chi2=f.chi2)
     else:
         # the Gaussian fit served detection; positions come from the chosen estimator
+        # centre of mass of each column with its fitted neighbours subtracted, so
+        # a weak column is not pulled towards a bright neighbour
         nm = fit.noise
-        c = refine_com(work, x0, y0, st.sigma0, radius=st.radius, noise=nm)
+        c = refine_com(work, x0, y0, st.sigma0, radius=st.radius, noise=nm,
+                       neighbours=fit.params)
         if st.refine == "com":
             ok = np.isfinite(c["x"]) & np.isfinite(c["y"])
             out.update(x=np.where(ok, c["x"], x0), y=np.where(ok, c["y"], y0),

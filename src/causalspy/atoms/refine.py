@@ -450,6 +450,8 @@ def refine_com(
     noise: NoiseModel | None = None,
     n_iter: int = 20,
     tol: float = 1e-4,
+    neighbours: np.ndarray | None = None,
+    max_shift: float | None = None,
 ) -> dict:
     """Iterated Gaussian-weighted centre of mass of every column.
 
@@ -464,7 +466,13 @@ def refine_com(
     radius : int, optional
         Half-size of the window; default ``ceil(3 * sigma)``.
     noise : NoiseModel, optional
-        Used for the error propagation; estimated from the image if not given.
+        Used for the error propagation (errors are NaN without it).
+    neighbours : (n, 7) array, optional
+        Gaussian parameters of the same columns (``GaussianFit.params``): each
+        column's centre of mass is then taken on the image minus all *other*
+        columns' models, so bright neighbours do not pull weak columns.
+    max_shift : float, optional
+        Columns that move further than this (px) get NaN (default ``2 * sigma``).
 
     Returns
     -------
@@ -488,6 +496,13 @@ def refine_com(
     if radius is None:
         radius = int(np.ceil(3.0 * float(np.median(sig)))) if n else 3
     radius = max(2, int(radius))
+    if max_shift is None:
+        max_shift = 2.0 * float(np.median(sig)) if n else 1.0
+    x_start, y_start = x.copy(), y.copy()
+    model = None
+    if neighbours is not None:
+        neighbours = np.asarray(neighbours, dtype=np.float64)
+        model = render_gaussians(image.shape, neighbours, radius).ravel()
     flat = image.ravel()
     out = {k: np.full(n, np.nan) for k in ("x", "y", "x_err", "y_err", "background", "intensity")}
     for s in range(0, n, _CHUNK):
@@ -495,6 +510,15 @@ def refine_com(
         xs, ys, sg = x[sl].copy(), y[sl].copy(), sig[sl, None]
         pt = _Patches(image.shape, xs, ys, radius)
         D = pt.take(flat)
+        if model is not None:
+            # image minus the other columns: subtract everything, add this column back
+            q = neighbours[sl]
+            dxq = pt.X - q[:, _X, None]
+            dyq = pt.Y - q[:, _Y, None]
+            own = q[:, _A, None] * np.exp(-0.5 * (q[:, _QA, None] * dxq * dxq
+                                                  + 2 * q[:, _QB, None] * dxq * dyq
+                                                  + q[:, _QC, None] * dyq * dyq))
+            D = D - pt.take(model) + np.where(pt.valid, own, 0.0)
         dvals = np.where(pt.valid, D, np.nan)
         b = np.nanpercentile(dvals, 10, axis=1)
         F = np.where(pt.valid, D - b[:, None], 0.0)
@@ -529,6 +553,9 @@ def refine_com(
         Fy = (w * F * (dy * dy / sg**2 - 1)).sum(axis=1)
         out["x_err"][sl] = np.sqrt((w * w * dx * dx * var).sum(axis=1)) / np.abs(Fx)
         out["y_err"][sl] = np.sqrt((w * w * dy * dy * var).sum(axis=1)) / np.abs(Fy)
+        far = np.hypot(xs - x_start[sl], ys - y_start[sl]) > max_shift
+        xs[far] = np.nan
+        ys[far] = np.nan
         out["x"][sl], out["y"][sl] = xs, ys
         out["background"][sl] = b
         disk = (dx * dx + dy * dy <= (2.0 * sg) ** 2) * pt.valid
