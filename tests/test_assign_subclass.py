@@ -1,9 +1,8 @@
 """Registration of causalspy's signal types with HyperSpy (like exspy's test_assign_subclass)."""
 
+import hyperspy.api as hs
 import numpy as np
 import pytest
-
-import hyperspy.api as hs
 from hyperspy.decorators import lazifyTestClass
 
 import causalspy

@@ -1,9 +1,8 @@
 """Bad input gets a clear causalspy error that says what to do; inputs are never modified."""
 
+import hyperspy.api as hs
 import numpy as np
 import pytest
-
-import hyperspy.api as hs
 
 import causalspy
 from causalspy import (

@@ -3,11 +3,10 @@
 import subprocess
 import sys
 
+import hyperspy.api as hs
 import numpy as np
 import pandas as pd
 import pytest
-
-import hyperspy.api as hs
 
 
 def run(*args, cwd=None):

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 import causalspy
-from causalspy.data import hexagonal, match_columns, perovskite, square_lattice
+from causalspy.data import match_columns, perovskite, square_lattice
 from conftest import interior
 
 

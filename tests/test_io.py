@@ -1,9 +1,8 @@
 """Files through RosettaSciIO keep calibration; float16 and integer data work."""
 
+import hyperspy.api as hs
 import numpy as np
 import pytest
-
-import hyperspy.api as hs
 
 import causalspy
 from causalspy.data import square_lattice

@@ -133,7 +133,6 @@ def _iterate(img, full, own_buf, p, cx, cy, row_dy, row_dx0, row_len, row_k0, al
         c = math.exp(-qa)
         H = np.zeros((NP, NP))
         g = np.zeros(NP)
-        J = np.zeros(NP)
         bd = np.empty(K)
         bo = np.empty(K)
         bw = np.zeros(K)
@@ -395,8 +394,6 @@ def _hessian(img, full, p, cx, cy, row_dy, row_dx0, row_len, row_k0, alpha, beta
         x0, y0, A, b = p[i, 0], p[i, 1], p[i, 2], p[i, 3]
         qa, qb, qc = p[i, 4], p[i, 5], p[i, 6]
         c = math.exp(-qa)
-        J = np.zeros(NP)
-        Hi = np.zeros((NP, NP))
         c2 = 0.0
         m = 0
         h00 = 0.0

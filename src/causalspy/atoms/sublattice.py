@@ -62,7 +62,7 @@ def _cluster_vectors(vecs: np.ndarray, separation: float, n_columns: int) -> np.
     ii, jj = np.nonzero(peaks)
     centres = []
     tree = cKDTree(vecs)
-    for i, j in zip(ii, jj):
+    for i, j in zip(ii, jj, strict=True):
         c = np.array([0.5 * (xe[i] + xe[i + 1]), 0.5 * (ye[j] + ye[j + 1])])
         for _ in range(3):  # refine: mean of the vectors near the bin centre
             sel = tree.query_ball_point(c, 0.2 * separation)
