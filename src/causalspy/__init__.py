@@ -2,7 +2,7 @@
 
 The core package is importable without Qt or napari. HyperSpy signal classes
 are registered through HyperSpy's extension mechanism, so
-``s.set_signal_type("atomic_resolution")`` gives :class:`AtomicResolution`.
+``s.set_signal_type("atomic_resolution")`` gives :class:`~causalspy.signals.AtomicResolution`.
 """
 
 from causalspy._version import __version__

@@ -47,9 +47,11 @@ class NoiseModel:
     floor: float
 
     def variance(self, mu: np.ndarray) -> np.ndarray:
+        """Pixel variance for expected values ``mu`` (never below ``floor``)."""
         return np.maximum(self.alpha + self.beta * mu, self.floor)
 
     def as_dict(self) -> dict:
+        """The model's coefficients as a plain dict (for metadata)."""
         return {"alpha": float(self.alpha), "beta": float(self.beta), "floor": float(self.floor)}
 
 
@@ -110,7 +112,31 @@ def estimate_noise_model_from_residuals(mu: np.ndarray, r2: np.ndarray) -> Noise
 
 @dataclass
 class GaussianFit:
-    """Result arrays of :func:`refine_gaussian` (one entry per column)."""
+    """Result arrays of :func:`~causalspy.atoms.refine_gaussian` (one entry per column).
+
+    Attributes
+    ----------
+    x, y, x_err, y_err : ndarray
+        Fitted centre (px) and its 1-sigma error from the Fisher information.
+    amplitude, background : ndarray
+        Peak height and local background (image units).
+    sigma_major, sigma_minor, rotation : ndarray
+        Principal widths (px) and major-axis angle from +x (rad).
+    intensity, intensity_err : ndarray
+        Integrated intensity ``2 pi A sigma_major sigma_minor`` and its error.
+    chi2 : ndarray
+        Reduced chi-square in each column's window.
+    converged, ok : ndarray of bool
+        Convergence, and False where the fit failed (start values kept).
+    iterations : int
+        Iterations used.
+    noise : NoiseModel
+        The pixel noise model used for the weights and errors.
+    params : ndarray, shape (n, 7)
+        Raw parameters ``x, y, A, b, qa, qb, qc`` (for :func:`render_gaussians`).
+    radius : float
+        Fitting-window radius (px).
+    """
 
     x: np.ndarray
     y: np.ndarray
@@ -133,6 +159,7 @@ class GaussianFit:
 
     @property
     def sigma(self) -> np.ndarray:
+        """Geometric-mean column width ``sqrt(sigma_major * sigma_minor)`` (px)."""
         return np.sqrt(self.sigma_major * self.sigma_minor)
 
 

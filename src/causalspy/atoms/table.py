@@ -68,26 +68,26 @@ class Atoms:
     -----
     Table columns written by :func:`causalspy.find_atoms`:
 
-    ============== =============================================================
-    x, y           column centre (px)
-    x_err, y_err   1-sigma position uncertainty (px) from the Fisher information
-    sigma          column width, geometric mean of sigma_major and sigma_minor (px)
-    sigma_major,   widths along the principal axes (px) and the angle of the
-    sigma_minor,   major axis from +x (rad) of the elliptical Gaussian
-    rotation
-    amplitude      peak height above the local background (image units)
-    background     local background under the column (image units)
-    intensity      integrated column intensity, 2 pi A sigma_major sigma_minor
-    intensity_err  its 1-sigma uncertainty
-    sublattice     sublattice label (0 = brightest on average; -1 unassigned)
+    =============== =============================================================
+    x, y            column centre (px)
+    x_err, y_err    1-sigma position uncertainty (px) from the Fisher information
+    sigma           column width, geometric mean of sigma_major and sigma_minor (px)
+    sigma_major     width along the major axis of the elliptical Gaussian (px)
+    sigma_minor     width along the minor axis (px)
+    rotation        angle of the major axis from +x (rad)
+    amplitude       peak height above the local background (image units)
+    background      local background under the column (image units)
+    intensity       integrated column intensity, 2 pi A sigma_major sigma_minor
+    intensity_err   its 1-sigma uncertainty
+    sublattice      sublattice label (0 = brightest on average; -1 unassigned)
     intensity_class Gaussian-mixture class of the intensity (0 = brightest)
-    dopant_z       robust z-score of the intensity within its sublattice
-    dopant         True where abs(dopant_z) exceeds the threshold
-    edge           True when the fitting window is cut by the image border
-    fit_ok         False where the Gaussian fit failed (position from detection)
-    chi2           reduced chi-square of the fit (about 1 for a good fit)
-    x_cal, y_cal   calibrated position (axis units), and x_err_cal, y_err_cal
-    ============== =============================================================
+    dopant_z        robust z-score of the intensity within its sublattice
+    dopant          True where abs(dopant_z) exceeds the threshold
+    edge            True when the fitting window is cut by the image border
+    fit_ok          False where the fit failed (position from detection)
+    chi2            reduced chi-square of the fit (about 1 for a good fit)
+    x_cal, y_cal    calibrated position (axis units); also x_err_cal, y_err_cal
+    =============== =============================================================
     """
 
     def __init__(
@@ -144,6 +144,7 @@ class Atoms:
 
     @property
     def n_sublattices(self) -> int:
+        """Number of distinct sublattice labels (unassigned columns not counted)."""
         if "sublattice" not in self._table:
             return 1
         s = self._table["sublattice"].to_numpy()
@@ -224,13 +225,15 @@ class Atoms:
                        edgecolors="yellow", linewidths=1.2, label="vacancy")
         if "edge" in t and t["edge"].any():
             e = t[t["edge"].astype(bool)]
-            ax.scatter(e["x"], e["y"], s=markersize * 0.5, marker="x", color="orange",
+            ax.scatter(e["x"], e["y"], s=markersize * 0.8, marker="x", color="magenta",
                        linewidths=0.8, label="edge")
         ax.set_xlabel("x (px)")
         ax.set_ylabel("y (px)")
         title = self.metadata.get("source", {}).get("title") if isinstance(
             self.metadata.get("source"), dict) else None
-        ax.set_title(f"{len(self)} columns" + (f" — {title}" if title else ""))
+        if title and len(title) > 40:
+            title = title[:39] + "…"
+        ax.set_title(f"{len(self)} columns" + (f" — {title}" if title else ""), fontsize="medium")
         ax.legend(loc="upper right", fontsize="small", framealpha=0.7)
         return ax
 

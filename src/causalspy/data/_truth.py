@@ -43,13 +43,13 @@ class GroundTruth:
     params: dict[str, Any] = field(default_factory=dict)
 
     def present(self) -> pd.DataFrame:
-        """Return the rows of :attr:`columns` whose site is occupied (``present == True``).
+        """Return the rows of ``columns`` whose site is occupied (``present == True``).
 
         Returns
         -------
         pandas.DataFrame
             The occupied sites; the index is kept, so rows can be matched back
-            to :attr:`columns`.
+            to ``columns``.
         """
         return self.columns[self.columns["present"].to_numpy(dtype=bool)]
 

@@ -28,16 +28,20 @@ class Match:
 
     @property
     def recall(self) -> float:
+        """Fraction of true columns that were found."""
         return len(self.true_index) / self.n_true if self.n_true else 1.0
 
     @property
     def precision(self) -> float:
+        """Fraction of found columns that are true columns."""
         return len(self.found_index) / self.n_found if self.n_found else 1.0
 
     def false_positives(self) -> np.ndarray:
+        """Indices of found columns matched to no true column."""
         return np.setdiff1d(np.arange(self.n_found), self.found_index)
 
     def misses(self) -> np.ndarray:
+        """Indices of true columns matched to no found column."""
         return np.setdiff1d(np.arange(self.n_true), self.true_index)
 
 
