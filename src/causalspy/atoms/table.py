@@ -296,7 +296,9 @@ class Atoms:
                 )
         try:
             dtypes = side.get("dtypes")
-            table = pd.read_csv(path, dtype=_read_dtypes(dtypes), float_precision="round_trip")
+            # exact float parsing: the default from pandas 3 on, an option before
+            kw = {} if int(pd.__version__.split(".")[0]) >= 3 else {"float_precision": "round_trip"}
+            table = pd.read_csv(path, dtype=_read_dtypes(dtypes), **kw)
         except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as e:
             raise FileReadError(f"Could not read {path} as an atoms table: {e}") from e
         if not {"x", "y"} <= set(table.columns):
