@@ -150,10 +150,9 @@ def test_close_columns_12px():
     keep = interior(t, s.data.shape, 14).astype(bool)
     err = np.hypot(f["x"] - t["x"], f["y"] - t["y"])[keep]
     # overlapping neighbours are fitted jointly: positions stay unbiased and
-    # precise (the per-column Fisher errors ignore the coupling to neighbours'
-    # widths and amplitudes, so they are optimistic by up to ~1.5x here)
+    # their errors calibrated
     pull = ((f["x"] - t["x"]) / f["x_err"])[keep]
-    assert 0.8 < np.std(pull) < 1.7
+    assert 0.8 < np.std(pull) < 1.25
     assert abs(np.mean((f["x"] - t["x"])[keep])) < 0.02
     assert np.sqrt(np.mean(err**2)) < 0.15
 

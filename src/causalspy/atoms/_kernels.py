@@ -113,8 +113,8 @@ def _scatter(full, own, cx, cy, row_dy, row_dx0, row_len, row_k0):
                 full[Y, X] += own[i, k0 + j]
 
 
-def _iterate(img, full, own_buf, p, cx, cy, row_dy, row_dx0, row_len, row_k0, alpha, beta, floor,
-             lam, active, acc, fix_pos, max_step):
+def _iterate(img, owner, bvals, full, own_buf, p, cx, cy, row_dy, row_dx0, row_len, row_k0, alpha,
+             beta, floor, lam, active, acc, fix_pos, max_step):
     """One damped Fisher-scoring (Levenberg-Marquardt) step for every active column.
 
     ``full`` is the sum of all window models ``own_buf``; the column's own
@@ -137,6 +137,8 @@ def _iterate(img, full, own_buf, p, cx, cy, row_dy, row_dx0, row_len, row_k0, al
         bo = np.empty(K)
         bw = np.zeros(K)
         bn = np.empty(K)
+        bb = np.empty(K)
+        bown = np.zeros(K, dtype=np.bool_)
         chi_old = 0.0
         h00 = 0.0
         h10 = 0.0
@@ -191,7 +193,16 @@ def _iterate(img, full, own_buf, p, cx, cy, row_dy, row_dx0, row_len, row_k0, al
                 dx = X - x0
                 own = A * Gk
                 oth = full[Y, X] - own_buf[i, k]
-                mu = oth + own + b
+                # background: piecewise constant on Voronoi cells (each pixel takes
+                # the background of its nearest column) - one consistent model
+                o = owner[Y, X]
+                if o == i:
+                    j3 = 1.0
+                    bgv = b
+                else:
+                    j3 = 0.0
+                    bgv = bvals[o]
+                mu = oth + own + bgv
                 var = alpha + beta * mu
                 if var < floor:
                     var = floor
@@ -202,6 +213,8 @@ def _iterate(img, full, own_buf, p, cx, cy, row_dy, row_dx0, row_len, row_k0, al
                 bd[k] = d
                 bo[k] = oth
                 bw[k] = wt
+                bb[k] = bgv
+                bown[k] = o == i
                 AG = A * Gk
                 j0 = AG * (qa * dx + qb * dy)
                 j1 = AG * (qb * dx + qc * dy)
@@ -221,25 +234,25 @@ def _iterate(img, full, own_buf, p, cx, cy, row_dy, row_dx0, row_len, row_k0, al
                 h20 += w2 * j0
                 h21 += w2 * j1
                 h22 += w2 * j2
-                w3 = wt
+                w3 = wt * j3
                 g3 += w3 * res
                 h30 += w3 * j0
                 h31 += w3 * j1
                 h32 += w3 * j2
-                h33 += w3
+                h33 += w3 * j3
                 w4 = wt * j4
                 g4 += w4 * res
                 h40 += w4 * j0
                 h41 += w4 * j1
                 h42 += w4 * j2
-                h43 += w4
+                h43 += w4 * j3
                 h44 += w4 * j4
                 w5 = wt * j5
                 g5 += w5 * res
                 h50 += w5 * j0
                 h51 += w5 * j1
                 h52 += w5 * j2
-                h53 += w5
+                h53 += w5 * j3
                 h54 += w5 * j4
                 h55 += w5 * j5
                 w6 = wt * j6
@@ -247,7 +260,7 @@ def _iterate(img, full, own_buf, p, cx, cy, row_dy, row_dx0, row_len, row_k0, al
                 h60 += w6 * j0
                 h61 += w6 * j1
                 h62 += w6 * j2
-                h63 += w6
+                h63 += w6 * j3
                 h64 += w6 * j4
                 h65 += w6 * j5
                 h66 += w6 * j6
@@ -319,6 +332,12 @@ def _iterate(img, full, own_buf, p, cx, cy, row_dy, row_dx0, row_len, row_k0, al
             H[1, 1] = 1.0
             g[0] = 0.0
             g[1] = 0.0
+        if H[3, 3] <= 0.0:
+            for a in range(NP):
+                H[3, a] = 0.0
+                H[a, 3] = 0.0
+            H[3, 3] = 1.0
+            g[3] = 0.0
         li = lam[i]
         M = np.empty((NP, NP))
         step = np.zeros(NP)
@@ -367,7 +386,7 @@ def _iterate(img, full, own_buf, p, cx, cy, row_dy, row_dx0, row_len, row_k0, al
                     if bw[k] == 0.0:
                         continue
                     bn[k] = nA * Gk
-                    res = bd[k] - bo[k] - bn[k] - nb
+                    res = bd[k] - bo[k] - bn[k] - (nb if bown[k] else bb[k])
                     chi_new += bw[k] * res * res
             if chi_new <= chi_old and np.isfinite(chi_new):
                 accepted = True
@@ -385,12 +404,12 @@ def _iterate(img, full, own_buf, p, cx, cy, row_dy, row_dx0, row_len, row_k0, al
             lam[i] = li
 
 
-def _hessian(img, full, p, cx, cy, row_dy, row_dx0, row_len, row_k0, alpha, beta, floor, Hout,
-             chi2, nvalid):
+def _hessian(img, owner, full, p, cx, cy, row_dy, row_dx0, row_len, row_k0, alpha, beta, floor,
+             sel, Hout, chi2, nvalid):
     """Undamped Fisher information and chi^2 of every column at the current fit."""
     h, w = img.shape
-    n = p.shape[0]
-    for i in prange(n):
+    for s_ in prange(sel.shape[0]):
+        i = sel[s_]
         x0, y0, A, b = p[i, 0], p[i, 1], p[i, 2], p[i, 3]
         qa, qb, qc = p[i, 4], p[i, 5], p[i, 6]
         c = math.exp(-qa)
@@ -437,7 +456,9 @@ def _hessian(img, full, p, cx, cy, row_dy, row_dx0, row_len, row_k0, alpha, beta
                 if Y < 0 or Y >= h or X < 0 or X >= w:
                     continue
                 dx = X - x0
-                mu = full[Y, X] + b
+                o = owner[Y, X]
+                j3 = 1.0 if o == i else 0.0
+                mu = full[Y, X] + p[o, 3]
                 var = alpha + beta * mu
                 if var < floor:
                     var = floor
@@ -461,87 +482,87 @@ def _hessian(img, full, p, cx, cy, row_dy, row_dx0, row_len, row_k0, alpha, beta
                 h20 += w2 * j0
                 h21 += w2 * j1
                 h22 += w2 * j2
-                w3 = wt
+                w3 = wt * j3
                 h30 += w3 * j0
                 h31 += w3 * j1
                 h32 += w3 * j2
-                h33 += w3
+                h33 += w3 * j3
                 w4 = wt * j4
                 h40 += w4 * j0
                 h41 += w4 * j1
                 h42 += w4 * j2
-                h43 += w4
+                h43 += w4 * j3
                 h44 += w4 * j4
                 w5 = wt * j5
                 h50 += w5 * j0
                 h51 += w5 * j1
                 h52 += w5 * j2
-                h53 += w5
+                h53 += w5 * j3
                 h54 += w5 * j4
                 h55 += w5 * j5
                 w6 = wt * j6
                 h60 += w6 * j0
                 h61 += w6 * j1
                 h62 += w6 * j2
-                h63 += w6
+                h63 += w6 * j3
                 h64 += w6 * j4
                 h65 += w6 * j5
                 h66 += w6 * j6
-        Hout[i, 0, 0] = h00
-        Hout[i, 1, 0] = h10
-        Hout[i, 0, 1] = h10
-        Hout[i, 1, 1] = h11
-        Hout[i, 2, 0] = h20
-        Hout[i, 0, 2] = h20
-        Hout[i, 2, 1] = h21
-        Hout[i, 1, 2] = h21
-        Hout[i, 2, 2] = h22
-        Hout[i, 3, 0] = h30
-        Hout[i, 0, 3] = h30
-        Hout[i, 3, 1] = h31
-        Hout[i, 1, 3] = h31
-        Hout[i, 3, 2] = h32
-        Hout[i, 2, 3] = h32
-        Hout[i, 3, 3] = h33
-        Hout[i, 4, 0] = h40
-        Hout[i, 0, 4] = h40
-        Hout[i, 4, 1] = h41
-        Hout[i, 1, 4] = h41
-        Hout[i, 4, 2] = h42
-        Hout[i, 2, 4] = h42
-        Hout[i, 4, 3] = h43
-        Hout[i, 3, 4] = h43
-        Hout[i, 4, 4] = h44
-        Hout[i, 5, 0] = h50
-        Hout[i, 0, 5] = h50
-        Hout[i, 5, 1] = h51
-        Hout[i, 1, 5] = h51
-        Hout[i, 5, 2] = h52
-        Hout[i, 2, 5] = h52
-        Hout[i, 5, 3] = h53
-        Hout[i, 3, 5] = h53
-        Hout[i, 5, 4] = h54
-        Hout[i, 4, 5] = h54
-        Hout[i, 5, 5] = h55
-        Hout[i, 6, 0] = h60
-        Hout[i, 0, 6] = h60
-        Hout[i, 6, 1] = h61
-        Hout[i, 1, 6] = h61
-        Hout[i, 6, 2] = h62
-        Hout[i, 2, 6] = h62
-        Hout[i, 6, 3] = h63
-        Hout[i, 3, 6] = h63
-        Hout[i, 6, 4] = h64
-        Hout[i, 4, 6] = h64
-        Hout[i, 6, 5] = h65
-        Hout[i, 5, 6] = h65
-        Hout[i, 6, 6] = h66
-        chi2[i] = c2
-        nvalid[i] = m
+        Hout[s_, 0, 0] = h00
+        Hout[s_, 1, 0] = h10
+        Hout[s_, 0, 1] = h10
+        Hout[s_, 1, 1] = h11
+        Hout[s_, 2, 0] = h20
+        Hout[s_, 0, 2] = h20
+        Hout[s_, 2, 1] = h21
+        Hout[s_, 1, 2] = h21
+        Hout[s_, 2, 2] = h22
+        Hout[s_, 3, 0] = h30
+        Hout[s_, 0, 3] = h30
+        Hout[s_, 3, 1] = h31
+        Hout[s_, 1, 3] = h31
+        Hout[s_, 3, 2] = h32
+        Hout[s_, 2, 3] = h32
+        Hout[s_, 3, 3] = h33
+        Hout[s_, 4, 0] = h40
+        Hout[s_, 0, 4] = h40
+        Hout[s_, 4, 1] = h41
+        Hout[s_, 1, 4] = h41
+        Hout[s_, 4, 2] = h42
+        Hout[s_, 2, 4] = h42
+        Hout[s_, 4, 3] = h43
+        Hout[s_, 3, 4] = h43
+        Hout[s_, 4, 4] = h44
+        Hout[s_, 5, 0] = h50
+        Hout[s_, 0, 5] = h50
+        Hout[s_, 5, 1] = h51
+        Hout[s_, 1, 5] = h51
+        Hout[s_, 5, 2] = h52
+        Hout[s_, 2, 5] = h52
+        Hout[s_, 5, 3] = h53
+        Hout[s_, 3, 5] = h53
+        Hout[s_, 5, 4] = h54
+        Hout[s_, 4, 5] = h54
+        Hout[s_, 5, 5] = h55
+        Hout[s_, 6, 0] = h60
+        Hout[s_, 0, 6] = h60
+        Hout[s_, 6, 1] = h61
+        Hout[s_, 1, 6] = h61
+        Hout[s_, 6, 2] = h62
+        Hout[s_, 2, 6] = h62
+        Hout[s_, 6, 3] = h63
+        Hout[s_, 3, 6] = h63
+        Hout[s_, 6, 4] = h64
+        Hout[s_, 4, 6] = h64
+        Hout[s_, 6, 5] = h65
+        Hout[s_, 5, 6] = h65
+        Hout[s_, 6, 6] = h66
+        chi2[s_] = c2
+        nvalid[s_] = m
 
 
-def _pixel_stats(img, full, p, cx, cy, row_dy, row_dx0, row_len, row_k0, alpha, beta, floor, C,
-                 sel, mu_out, r2_out, lev_out):
+def _pixel_stats(img, owner, full, p, cx, cy, row_dy, row_dx0, row_len, row_k0, alpha, beta,
+                 floor, C, sel, mu_out, r2_out, lev_out):
     """Model, squared residual and leverage of every window pixel of the columns ``sel``."""
     h, w = img.shape
     for s in prange(sel.shape[0]):
@@ -566,11 +587,14 @@ def _pixel_stats(img, full, p, cx, cy, row_dy, row_dx0, row_len, row_k0, alpha, 
                     mu_out[s, k] = np.nan
                     continue
                 dx = X - x0
-                mu = full[Y, X] + b
+                o = owner[Y, X]
+                j3 = 1.0 if o == i else 0.0
+                mu = full[Y, X] + p[o, 3]
                 var = alpha + beta * mu
                 if var < floor:
                     var = floor
                 _jac(A, Gk, dx, dy, qa, qb, qc, J)
+                J[3] = j3
                 lv = 0.0
                 for a in range(NP):
                     for cc in range(NP):

@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import ndimage as ndi
 
 __all__ = [
     "NoiseModel",
@@ -262,6 +263,7 @@ def refine_gaussian(
     cx = np.rint(x).astype(np.int64)
     cy = np.rint(y).astype(np.int64)
     h, w = image.shape
+    owner = _voronoi_owner(image.shape, cx, cy)
     iterate = kn.iterate_par if parallel else kn.iterate_ser
     hessian = kn.hessian_par if parallel else kn.hessian_ser
     own_model = kn.own_model_par if parallel else kn.own_model_ser
@@ -314,11 +316,11 @@ def refine_gaussian(
             own_model(p, cx, cy, *rows, h, w, own)
             kn.scatter(full, own, cx, cy, *rows)
             if noise == "auto":
-                nm = _noise_from_fit(image, full, p, cx, cy, win, nm, hessian)
+                nm = _noise_from_fit(image, owner, full, p, cx, cy, win, nm, hessian)
                 conv[:] = False
             # tolerance: a fraction of the typical position error (from a subset of columns)
             sub = np.linspace(0, n - 1, min(n, 120)).astype(np.int64)
-            C = _covariance(image, full, p[sub], cx[sub], cy[sub], rows, nm, hessian)[0]
+            C = _covariance(image, owner, full, p, cx, cy, rows, nm, hessian, sub)[0]
             err = np.sqrt(np.maximum(np.minimum(C[:, _X, _X], C[:, _Y, _Y]), 0))
             err = err[np.isfinite(err)]
             tol_px = max(tol * float(np.median(err)), 1e-7) if err.size else tol
@@ -327,13 +329,13 @@ def refine_gaussian(
             break
         prev = p[:, :2].copy()
         p_before = p.copy()
-        iterate(image, full, own, p, cx, cy, *rows, nm.alpha, nm.beta, nm.floor, lam, active, acc,
-                it <= fixed, max_step)
+        iterate(image, owner, p[:, _B].copy(), full, own, p, cx, cy, *rows, nm.alpha, nm.beta,
+                nm.floor, lam, active, acc, it <= fixed, max_step)
         # block-Jacobi oscillates when neighbours overlap strongly: a column whose
         # (non-negligible) step reverses direction gets a smaller relaxation factor
         step = p - p_before
         rev = (np.einsum("ij,ij->i", step[:, :2], last_step[:, :2]) < 0) & (
-            np.hypot(step[:, 0], step[:, 1]) > 0.05) & (it > warm + 1)
+            np.hypot(step[:, 0], step[:, 1]) > 0.5 * tol_px) & (it > warm + 1)
         omega = np.where(rev, np.maximum(0.5 * omega, 0.1), np.minimum(1.5 * omega, 1.0))
         damp = omega < 1.0
         if damp.any():
@@ -356,7 +358,7 @@ def refine_gaussian(
 
     own_model(p, cx, cy, *rows, h, w, own)
     kn.scatter(full, own, cx, cy, *rows)
-    C, chi2 = _covariance(image, full, p, cx, cy, rows, nm, hessian)
+    C, chi2 = _covariance(image, owner, full, p, cx, cy, rows, nm, hessian)
     qa, qb, qc, A = p[:, _QA], p[:, _QB], p[:, _QC], p[:, _A]
     det = np.maximum(qa * qc - qb * qb, 1e-300)
     tr = (qa + qc) / det  # trace of the covariance S = Q^-1
@@ -416,6 +418,22 @@ def render_gaussians(shape: tuple[int, int], params: np.ndarray, radius: float) 
     return full
 
 
+def _voronoi_owner(shape, cx, cy) -> np.ndarray:
+    """Index of the nearest column for every pixel (Voronoi cells of the start positions)."""
+    h, w = shape
+    owner = np.zeros((h, w), dtype=np.int64)
+    if cx.size == 0:
+        return owner
+    seeds = np.full((h, w), -1, dtype=np.int64)
+    inside = (cx >= 0) & (cx < w) & (cy >= 0) & (cy < h)
+    idx = np.flatnonzero(inside)
+    seeds[cy[inside], cx[inside]] = idx  # on a tie the later column keeps the pixel
+    if (seeds >= 0).sum() == 0:
+        return owner
+    _, (iy, ix) = ndi.distance_transform_edt(seeds < 0, return_indices=True)
+    return np.ascontiguousarray(seeds[iy, ix])
+
+
 def _row_percentile(vals: np.ndarray, q: float) -> np.ndarray:
     """Percentile of each row ignoring NaN (faster than np.nanpercentile per row)."""
     if vals.shape[0] == 0:
@@ -428,13 +446,19 @@ def _row_percentile(vals: np.ndarray, q: float) -> np.ndarray:
     return np.where(nin > 0, out, 0.0)
 
 
-def _covariance(image, full, p, cx, cy, rows, nm, hessian):
-    """Inverse Fisher information (n, 7, 7) and reduced chi^2 of every column."""
-    n = p.shape[0]
+def _covariance(image, owner, full, p, cx, cy, rows, nm, hessian, sel=None):
+    """Inverse Fisher information (m, 7, 7) and reduced chi^2 of the columns ``sel`` (all)."""
+    sel = np.arange(p.shape[0], dtype=np.int64) if sel is None else np.asarray(sel, np.int64)
+    n = sel.size
     H = np.zeros((n, 7, 7))
     chi2 = np.zeros(n)
     nvalid = np.zeros(n, dtype=np.int64)
-    hessian(image, full, p, cx, cy, *rows, nm.alpha, nm.beta, nm.floor, H, chi2, nvalid)
+    hessian(image, owner, full, p, cx, cy, *rows, nm.alpha, nm.beta, nm.floor, sel, H, chi2,
+            nvalid)
+    lone = H[:, 3, 3] <= 0  # a column that owns no pixel: background not identifiable
+    H[lone, 3, :] = 0.0
+    H[lone, :, 3] = 0.0
+    H[lone, 3, 3] = 1.0
     C = np.full((n, 7, 7), np.nan)
     good = np.isfinite(H).all(axis=(1, 2)) & (np.linalg.det(H) > 0) if n else np.zeros(0, bool)
     if good.any():
@@ -442,7 +466,7 @@ def _covariance(image, full, p, cx, cy, rows, nm, hessian):
     return C, chi2 / np.maximum(nvalid - 7, 1)
 
 
-def _noise_from_fit(image, full, p, cx, cy, win, nm, hessian, max_columns=120):
+def _noise_from_fit(image, owner, full, p, cx, cy, win, nm, hessian, max_columns=120):
     """Noise model from the residuals of (a subset of) the current fit.
 
     Squared residuals are divided by ``1 - leverage``: a fitted model
@@ -453,14 +477,14 @@ def _noise_from_fit(image, full, p, cx, cy, win, nm, hessian, max_columns=120):
 
     n = p.shape[0]
     sel = np.arange(n) if n <= max_columns else np.linspace(0, n - 1, max_columns).astype(np.int64)
-    C, _ = _covariance(image, full, p[sel], cx[sel], cy[sel], win.rows, nm, hessian)
+    C, _ = _covariance(image, owner, full, p, cx, cy, win.rows, nm, hessian, sel)
     # _covariance used the columns' own rendered neighbours: fine, full covers all columns
     C = np.nan_to_num(C)
     K = win.size
     mu = np.empty((sel.size, K))
     r2 = np.empty((sel.size, K))
     lev = np.empty((sel.size, K))
-    kn.pixel_stats(image, full, p, cx, cy, *win.rows, nm.alpha, nm.beta, nm.floor, C,
+    kn.pixel_stats(image, owner, full, p, cx, cy, *win.rows, nm.alpha, nm.beta, nm.floor, C,
                    sel.astype(np.int64), mu, r2, lev)
     valid = np.isfinite(mu) & (lev < 0.9)
     r2 = np.where(valid, r2 / np.where(valid, 1.0 - lev, 1.0), 0.0)
