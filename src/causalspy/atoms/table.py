@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from causalspy.exceptions import FileReadError
+from causalspy._tableio import frame_from_json, frame_to_json, load_table, save_table
 
 __all__ = ["Atoms", "FORMAT_VERSION"]
 
@@ -244,71 +242,27 @@ class Atoms:
         The CSV holds the table exactly (floats written with 17 significant
         digits, which round-trip every float64 bit for bit) and can be read by
         any spreadsheet or ``pandas.read_csv``. The JSON sidecar holds the
-        format version, calibration, provenance metadata, lattice vectors,
-        column dtypes and the vacancy table. :meth:`load` restores the object
-        exactly.
+        format name (``causalspy-atoms``) and version, calibration, provenance
+        metadata, lattice vectors, column dtypes and the vacancy table.
+        :meth:`load` restores the object exactly.
 
         Returns
         -------
         pathlib.Path
             The CSV path.
         """
-        path = Path(path)
-        if path.suffix.lower() != ".csv":
-            raise ValueError(f"Atoms are saved as .csv (plus a .json sidecar); got {path.name!r}.")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._table.to_csv(path, index=False, float_format="%.17g")
-        side = {
-            "format": "causalspy-atoms",
-            "format_version": FORMAT_VERSION,
+        return save_table(path, self._table, "causalspy-atoms", FORMAT_VERSION, {
             "calibration": self.calibration,
-            "metadata": _jsonable(self.metadata),
-            "lattice_vectors": None if self.lattice_vectors is None else self.lattice_vectors.tolist(),
-            "dtypes": {k: str(v) for k, v in self._table.dtypes.items()},
-            "vacancies": {
-                "columns": list(self.vacancies.columns),
-                "dtypes": {k: str(v) for k, v in self.vacancies.dtypes.items()},
-                "data": {k: self.vacancies[k].tolist() for k in self.vacancies.columns},
-            },
-        }
-        Path(str(path) + ".json").write_text(json.dumps(side, indent=1, allow_nan=True))
-        return path
+            "metadata": self.metadata,
+            "lattice_vectors": None if self.lattice_vectors is None else self.lattice_vectors,
+            "vacancies": frame_to_json(self.vacancies),
+        })
 
     @classmethod
     def load(cls, path: str | Path) -> Atoms:
         """Load what :meth:`save` wrote (a bare CSV with ``x`` and ``y`` also works)."""
-        path = Path(path)
-        if not path.exists():
-            raise FileReadError(f"No such file: {path}")
-        side_path = Path(str(path) + ".json")
-        side: dict[str, Any] = {}
-        if side_path.exists():
-            try:
-                side = json.loads(side_path.read_text())
-            except json.JSONDecodeError as e:
-                raise FileReadError(f"{side_path} is not valid JSON ({e}); re-save the atoms.") from e
-            if side.get("format") != "causalspy-atoms":
-                raise FileReadError(f"{side_path} is not a causalspy atoms sidecar.")
-            if int(side.get("format_version", 0)) > FORMAT_VERSION:
-                raise FileReadError(
-                    f"{path} was written by a newer causalspy (format {side['format_version']}); "
-                    "upgrade causalspy to read it."
-                )
-        try:
-            dtypes = side.get("dtypes")
-            # exact float parsing: the default from pandas 3 on, an option before
-            kw = {} if int(pd.__version__.split(".")[0]) >= 3 else {"float_precision": "round_trip"}
-            table = pd.read_csv(path, dtype=_read_dtypes(dtypes), **kw)
-        except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as e:
-            raise FileReadError(f"Could not read {path} as an atoms table: {e}") from e
-        if not {"x", "y"} <= set(table.columns):
-            raise FileReadError(f"{path} has no 'x' and 'y' columns; is it an atoms table?")
-        vac = None
-        if "vacancies" in side:
-            v = side["vacancies"]
-            vac = pd.DataFrame({k: v["data"][k] for k in v["columns"]})
-            for k, dt in v["dtypes"].items():
-                vac[k] = vac[k].astype(dt)
+        table, side = load_table(path, "causalspy-atoms", FORMAT_VERSION)
+        vac = frame_from_json(side["vacancies"]) if "vacancies" in side else None
         lv = side.get("lattice_vectors")
         return cls(
             table,
@@ -318,31 +272,11 @@ class Atoms:
             lattice_vectors=None if lv is None else np.array(lv, dtype=float),
         )
 
+    def descriptors(self, structure: str = "perovskite", **kwargs):
+        """Per-cell (perovskite) or per-column (hexagonal) descriptors of these columns.
 
-def _read_dtypes(dtypes: dict | None):
-    if not dtypes:
-        return None
-    out = {}
-    for k, v in dtypes.items():
-        if v == "bool":
-            out[k] = "bool"
-        elif v.startswith(("int", "float")):
-            out[k] = v
-        else:
-            out[k] = "object" if v == "object" else v
-    return out
+        See :func:`causalspy.descriptors.compute_descriptors`.
+        """
+        from causalspy.descriptors import compute_descriptors
 
-
-def _jsonable(obj):
-    """Make metadata JSON-safe (NumPy scalars and arrays to Python types)."""
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, (str, int, float, bool)) or obj is None:
-        return obj
-    return str(obj)
+        return compute_descriptors(self, structure=structure, **kwargs)
