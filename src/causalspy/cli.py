@@ -97,6 +97,46 @@ def _cmd_atoms(args) -> int:
     return 0
 
 
+def _cmd_descriptors(args) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from causalspy.atoms.find import find_atoms
+    from causalspy.descriptors import compute_descriptors
+
+    s = _load_image(args.image, args.frame, args.lazy)
+    atoms = find_atoms(s, separation=args.separation, refine=args.refine, invert=args.invert,
+                       nsigma=args.nsigma, edge=args.edge)
+    desc = compute_descriptors(atoms, structure=args.structure)
+    out = Path(args.out)
+    desc.save(out)
+    if args.atoms_out:
+        atoms.save(args.atoms_out)
+    if args.maps:
+        desc.to_maps().save(args.maps, overwrite=True)
+    n_flag = int(desc.to_dataframe()["flag"].sum())
+    print(f"{len(desc)} {'cells' if args.structure == 'perovskite' else 'sites'} "
+          f"({n_flag} flagged), {len(desc.names)} descriptors -> {out}")
+    return 0
+
+
+def _add_atoms_options(a: argparse.ArgumentParser) -> None:
+    a.add_argument("--separation", type=float, default=None,
+                   help="smallest column separation in pixels (estimated if omitted)")
+    a.add_argument("--refine", choices=["gaussian", "com", "none"], default="gaussian",
+                   help="sub-pixel refinement (default: gaussian)")
+    inv = a.add_mutually_exclusive_group()
+    inv.add_argument("--invert", dest="invert", action="store_true", default=None,
+                     help="dark columns on a bright background (ABF, BF)")
+    inv.add_argument("--no-invert", dest="invert", action="store_false",
+                     help="bright columns (HAADF); default: decided from the image")
+    a.add_argument("--nsigma", type=float, default=6.0, help="detection threshold (noise sigmas)")
+    a.add_argument("--edge", choices=["keep", "drop"], default="keep",
+                   help="keep (flagged) or drop columns cut by the image border")
+    a.add_argument("--frame", type=int, default=None, help="image index in a stack")
+    a.add_argument("--lazy", action="store_true", help="read lazily and process in Dask tiles")
+
+
 def _cmd_demo(args) -> int:
     import matplotlib
 
@@ -120,6 +160,15 @@ def _cmd_demo(args) -> int:
     ax = atoms.plot()
     ax.figure.savefig(out / "atoms_overlay.png", dpi=110, bbox_inches="tight")
     plt.close(ax.figure)
+    desc = atoms.descriptors(structure="perovskite")
+    desc.save(out / "cells.csv")
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.8))
+    for ax, name in zip(axes, ["dy_cal", "tetragonality", "exx"], strict=True):
+        desc.plot(name, ax=ax)
+    fig.tight_layout()
+    fig.savefig(out / "descriptor_maps.png", dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    desc.to_maps().save(out / "descriptor_maps.hspy", overwrite=True)
     tp = truth.present()
     m = match_columns(atoms.positions, tp[["x", "y"]].to_numpy(),
                       0.3 * atoms.metadata["parameters"]["separation"])
@@ -136,7 +185,11 @@ def _cmd_demo(args) -> int:
         f"sublattices: {atoms.n_sublattices}, vacancies: {len(atoms.vacancies)}",
         f"position error RMS {np.sqrt(np.mean(err**2)):.4f} px "
         f"(reported 1-sigma radial {rep:.4f} px)",
-        f"outputs: {out}/atoms.csv (+ .json), atoms_overlay.png, truth.csv",
+        f"unit cells: {len(desc)} ({int(desc.to_dataframe()['flag'].sum())} flagged at edges), "
+        f"B-site displacement dy: {np.nanmean(np.abs(desc['dy_cal'])) * 1e3:.1f} pm mean |dy| "
+        f"(truth {truth.params['displacement_pm']:.0f} pm)",
+        f"outputs: {out}/atoms.csv (+ .json), atoms_overlay.png, cells.csv (+ .json), "
+        "descriptor_maps.png, descriptor_maps.hspy, truth.csv",
     ]
     (out / "summary.txt").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
@@ -155,22 +208,19 @@ def _parser() -> argparse.ArgumentParser:
     a = sub.add_parser("atoms", help="find atomic columns in an image and write a table")
     a.add_argument("image", help="image file (dm3/dm4, emd, tif, mrc, hspy, zspy, ...)")
     a.add_argument("--out", required=True, help="output table (.csv; a .csv.json sidecar is added)")
-    a.add_argument("--separation", type=float, default=None,
-                   help="smallest column separation in pixels (estimated if omitted)")
-    a.add_argument("--refine", choices=["gaussian", "com", "none"], default="gaussian",
-                   help="sub-pixel refinement (default: gaussian)")
-    inv = a.add_mutually_exclusive_group()
-    inv.add_argument("--invert", dest="invert", action="store_true", default=None,
-                     help="dark columns on a bright background (ABF, BF)")
-    inv.add_argument("--no-invert", dest="invert", action="store_false",
-                     help="bright columns (HAADF); default: decided from the image")
-    a.add_argument("--nsigma", type=float, default=6.0, help="detection threshold (noise sigmas)")
-    a.add_argument("--edge", choices=["keep", "drop"], default="keep",
-                   help="keep (flagged) or drop columns cut by the image border")
-    a.add_argument("--frame", type=int, default=None, help="image index in a stack")
-    a.add_argument("--lazy", action="store_true", help="read lazily and process in Dask tiles")
+    _add_atoms_options(a)
     a.add_argument("--plot", default=None, help="also save an overlay PNG to this path")
     a.set_defaults(func=_cmd_atoms)
+
+    ds = sub.add_parser("descriptors", help="per unit cell / per column descriptors of an image")
+    ds.add_argument("image", help="image file (dm3/dm4, emd, tif, mrc, hspy, zspy, ...)")
+    ds.add_argument("--structure", choices=["perovskite", "hexagonal"], required=True,
+                    help="structure family")
+    ds.add_argument("--out", required=True, help="output table (.csv; a .csv.json sidecar is added)")
+    ds.add_argument("--maps", default=None, help="also save the descriptor maps (.hspy/.zspy)")
+    ds.add_argument("--atoms-out", default=None, help="also save the atoms table (.csv)")
+    _add_atoms_options(ds)
+    ds.set_defaults(func=_cmd_descriptors)
 
     d = sub.add_parser("demo", help="run the main job on built-in sample data")
     d.add_argument("--out", required=True, help="output directory")

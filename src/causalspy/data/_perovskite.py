@@ -118,6 +118,7 @@ def perovskite(
     a_site_substituent: str | None = None,
     domain_width: float | None = None,
     wall_width: float = 1.0,
+    strain_gradient: float = 0.0,
 ) -> tuple[Signal2D, GroundTruth]:
     """Synthetic ABO3 perovskite viewed along [001] with ferroelectric domains.
 
@@ -183,6 +184,11 @@ def perovskite(
         ``max(1, round(cells[1] / 4))``.
     wall_width : float
         Domain-wall width in cells (>= 0; 0 gives sharp walls).
+    strain_gradient : float
+        Total change of the normal strain ``exx`` across the image width: every
+        column is displaced by ``u_x = g (x - x_c)^2 / (2 W)``, so the local
+        strain is ``exx(x) = g (x - x_c) / W`` (zero at the centre, ``+/- g/2``
+        at the edges). The true value per site is in the ``exx`` truth column.
 
     Returns
     -------
@@ -326,11 +332,18 @@ def perovskite(
     data = {
         k: np.concatenate([np.broadcast_to(np.asarray(p[k]), (n,)) for p in parts]) for k in keys
     }
+    # a known strain gradient: exx grows linearly along x (zero at the centre)
+    g = check_number("strain_gradient", strain_gradient, minimum=-0.5, maximum=0.5)
+    xc = (width - 1) / 2
+    x_undeformed = data["x"].astype(float)
+    data["exx"] = g * (x_undeformed - xc) / width
+    if g:
+        data["x"] = x_undeformed + g * (x_undeformed - xc) ** 2 / (2 * width)
     total = data["x"].size
     data["present"] = np.ones(total, dtype=bool)
     data["sigma"] = np.full(total, sigma)
     data["edge"] = edge_mask(data["x"], data["y"], sigma, (height, width))
-    table = make_table(data, ["dx", "dy", "domain", "cell_i", "cell_j"])
+    table = make_table(data, ["dx", "dy", "domain", "cell_i", "cell_j", "exx"])
     table = table.astype({"domain": np.int64, "cell_i": np.int64, "cell_j": np.int64})
 
     shape = (height, width)
@@ -347,6 +360,7 @@ def perovskite(
         "domains": domains,
         "domain_width_cells": width_cells,
         "wall_width_cells": wall_width,
+        "strain_gradient": g,
         "a_site_disorder": a_site_disorder,
         "a_site_substituent": a_site_substituent,
         "n_a_substituted": n_sub,

@@ -1,0 +1,193 @@
+"""Perovskite unit-cell descriptors against ground truth."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import hyperspy.api as hs
+
+from causalspy import InvalidParameterError, NoColumnsFoundError
+from causalspy.data import hexagonal, match_columns, perovskite
+from causalspy.descriptors import Descriptors, compute_descriptors
+from causalspy.signals import DescriptorMaps
+
+
+def _b_truth(truth):
+    t = truth.present()
+    return t[t["sublattice"] == 1].reset_index(drop=True)
+
+
+def _match(desc, truth):
+    df = desc.to_dataframe(flagged=False)
+    tb = _b_truth(truth)
+    m = match_columns(df[["x", "y"]].to_numpy(), tb[["x", "y"]].to_numpy(), 4.0)
+    return df.iloc[m.found_index].reset_index(drop=True), tb.iloc[m.true_index].reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def domains_case():
+    s, truth = perovskite(cells=(14, 14), counts=1e4, seed=8, domains="mixed", displacement_pm=20)
+    atoms = s.find_atoms()
+    return s, truth, atoms, atoms.descriptors(structure="perovskite")
+
+
+def test_displacement_field_and_domains(domains_case):
+    s, truth, atoms, desc = domains_case
+    f, t = _match(desc, truth)
+    assert len(f) >= 0.75 * len(_b_truth(truth))
+    for comp in ("dx", "dy"):
+        err = f[comp] - t[comp]
+        # error at the level the column-position uncertainties predict
+        b_err = atoms.to_dataframe().query("sublattice == 1")["y_err"].median()
+        a_err = atoms.to_dataframe().query("sublattice == 0")["y_err"].median()
+        predicted = np.sqrt(b_err**2 + a_err**2 / 4)
+        assert np.sqrt(np.mean(err**2)) < 1.3 * predicted
+    # domain sign correct for interior cells with a clear polarization
+    strong = np.abs(t["dy"]) > 0.5
+    assert (np.sign(f["dy"][strong]) == np.sign(t["dy"][strong])).mean() >= 0.99
+    strong = np.abs(t["dx"]) > 0.5
+    assert (np.sign(f["dx"][strong]) == np.sign(t["dx"][strong])).mean() >= 0.99
+    # calibrated displacements: px * (nm/px)
+    assert np.allclose(f["dy_cal"], f["dy"] * s.axes_manager[1].scale)
+    assert desc.units["dy_cal"] == "nm"
+
+
+def test_centrosymmetric_zero_mean():
+    s, truth = perovskite(cells=(12, 12), counts=2e4, seed=5, domains="none", displacement_pm=0,
+                          species=("Sr", "Ti", "O"))
+    d = s.find_atoms().descriptors()
+    df = d.to_dataframe(flagged=False)
+    n = len(df)
+    se = df[["dx", "dy"]].std() / np.sqrt(n)
+    assert abs(df["dx"].mean()) < 4 * se["dx"]
+    assert abs(df["dy"].mean()) < 4 * se["dy"]
+
+
+def test_lattice_parameters_and_area(domains_case):
+    s, truth, atoms, desc = domains_case
+    df = desc.to_dataframe(flagged=False)
+    a_nm = truth.params["a_nm"]
+    assert df["a"].median() == pytest.approx(a_nm, rel=0.005)
+    assert df["c"].median() == pytest.approx(a_nm, rel=0.005)
+    assert df["tetragonality"].median() == pytest.approx(1.0, abs=0.005)
+    assert df["area"].median() == pytest.approx(a_nm**2, rel=0.01)
+    assert desc.units["a"] == "nm" and desc.units["area"] == "nm^2"
+
+
+def test_strain_gradient_recovered():
+    s, truth = perovskite(cells=(16, 16), counts=1e4, seed=1, domains="none", displacement_pm=0,
+                          strain_gradient=0.02)
+    d = s.find_atoms().descriptors()
+    f, t = _match(d, truth)
+    slope, offset = np.polyfit(t["exx"], f["exx"], 1)
+    assert slope == pytest.approx(1.0, abs=0.05)
+    assert abs(offset) < 1e-3
+    assert np.sqrt(np.mean((f["exx"] - t["exx"]) ** 2)) < 0.003
+    # no spurious shear or rotation
+    assert abs(f["exy"].mean()) < 5e-4 and abs(f["rotation"].mean()) < 5e-4
+
+
+def test_reference_region():
+    s, truth = perovskite(cells=(12, 12), counts=1e4, seed=2, domains="none", displacement_pm=0,
+                          strain_gradient=0.02)
+    atoms = s.find_atoms()
+    # reference: the left third of the image, where exx is about -0.0067
+    d = atoms.descriptors(reference=(0, 96, 0, 288))
+    f, t = _match(d, truth)
+    left = t["x"] < 96
+    # strain is measured against the reference region: about zero inside it
+    assert abs(f["exx"][left].mean()) < 0.002 < abs(t["exx"][left].mean())
+    assert f["exx"].mean() > t["exx"].mean() + 0.004  # measured against a compressed reference
+    with pytest.raises(InvalidParameterError, match="reference"):
+        atoms.descriptors(reference=(0, 2, 0, 2))
+
+
+def test_flags_are_nan_not_invented(domains_case):
+    _, _, atoms, desc = domains_case
+    df = desc.to_dataframe()
+    fl = df["flag"].to_numpy(bool)
+    assert fl.any()
+    assert df.loc[fl, ["dx", "dy", "a", "exx", "intensity_A"]].isna().all().all()
+    assert not df.loc[~fl, ["dx", "dy", "a", "exx", "intensity_A"]].isna().any().any()
+
+
+def test_intensities(domains_case):
+    _, truth, atoms, desc = domains_case
+    df = desc.to_dataframe(flagged=False)
+    ratio = df["intensity_B"].median() / df["intensity_A"].median()
+    counts = truth.params["counts_per_species"]
+    assert ratio == pytest.approx(counts["Ti"] / counts["Pb"], rel=0.05)
+
+
+def test_maps_signal(tmp_path, domains_case):
+    _, truth, _, desc = domains_case
+    maps = desc.to_maps()
+    assert isinstance(maps, DescriptorMaps)
+    assert maps.metadata.Signal.signal_type == "descriptor_maps"
+    nj, ni = maps.axes_manager.signal_shape[::-1]
+    assert (nj, ni) == (14, 14)
+    assert maps.axes_manager.signal_axes[0].units == "nm"
+    assert maps.axes_manager.signal_axes[0].scale == pytest.approx(truth.params["a_nm"], rel=0.01)
+    valid = maps.metadata.Descriptors.valid
+    dy = maps.get_map("dy").data
+    assert np.isnan(dy[~valid]).all() and np.isfinite(dy[valid]).all()
+    # round trip through HyperSpy's own format keeps type, names and values
+    f = tmp_path / "maps.hspy"
+    maps.save(f)
+    back = hs.load(f)
+    assert isinstance(back, DescriptorMaps)
+    assert back.descriptor_names == maps.descriptor_names
+    np.testing.assert_array_equal(back.data, maps.data)
+    # HyperSpy statistics work (NaN-aware)
+    assert np.isfinite(np.nanmean(back.get_map("p_mag").data))
+
+
+def test_save_load_lossless(tmp_path, domains_case):
+    _, _, _, desc = domains_case
+    f = desc.save(tmp_path / "cells.csv")
+    back = Descriptors.load(f)
+    a, b = desc.to_dataframe(), back.to_dataframe()
+    assert list(a.columns) == list(b.columns)
+    for c in a.columns:
+        va, vb = a[c].to_numpy(), b[c].to_numpy()
+        if va.dtype.kind == "f":
+            assert np.array_equal(va.view(np.int64), vb.view(np.int64)), c
+        else:
+            assert np.array_equal(va, vb), c
+    assert back.units == desc.units
+    assert back.lattice == desc.lattice
+    assert back.metadata["structure"] == "perovskite"
+
+
+def test_plot(domains_case):
+    _, _, _, desc = domains_case
+    ax = desc.plot("dy")
+    assert ax.get_title() == "dy"
+    with pytest.raises(KeyError, match="available"):
+        desc.plot("nope")
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+
+
+def test_inputs_not_modified(domains_case):
+    _, _, atoms, _ = domains_case
+    before = atoms.to_dataframe()
+    atoms.descriptors()
+    pd.testing.assert_frame_equal(before, atoms.to_dataframe())
+
+
+def test_bad_input():
+    s, _ = hexagonal(cells=(10, 10), seed=0)
+    atoms = s.find_atoms()
+    with pytest.raises(InvalidParameterError, match="perovskite"):
+        atoms.descriptors(structure="perovskite")
+    with pytest.raises(InvalidParameterError, match="Unknown structure"):
+        compute_descriptors(atoms, structure="spinel")
+    s2, _ = perovskite(cells=(6, 6), seed=0)
+    a2 = s2.find_atoms(sublattices=False)
+    with pytest.raises(NoColumnsFoundError, match="sublattices"):
+        a2.descriptors()
+    a3 = s2.find_atoms()
+    with pytest.raises(InvalidParameterError, match="a_sublattice"):
+        a3.descriptors(a_sublattice=7)
