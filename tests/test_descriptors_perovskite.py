@@ -1,10 +1,9 @@
 """Perovskite unit-cell descriptors against ground truth."""
 
+import hyperspy.api as hs
 import numpy as np
 import pandas as pd
 import pytest
-
-import hyperspy.api as hs
 
 from causalspy import InvalidParameterError, NoColumnsFoundError
 from causalspy.data import hexagonal, match_columns, perovskite

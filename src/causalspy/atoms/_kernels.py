@@ -410,7 +410,7 @@ def _hessian(img, owner, full, p, cx, cy, row_dy, row_dx0, row_len, row_k0, alph
     h, w = img.shape
     for s_ in prange(sel.shape[0]):
         i = sel[s_]
-        x0, y0, A, b = p[i, 0], p[i, 1], p[i, 2], p[i, 3]
+        x0, y0, A = p[i, 0], p[i, 1], p[i, 2]
         qa, qb, qc = p[i, 4], p[i, 5], p[i, 6]
         c = math.exp(-qa)
         c2 = 0.0
@@ -567,7 +567,7 @@ def _pixel_stats(img, owner, full, p, cx, cy, row_dy, row_dx0, row_len, row_k0, 
     h, w = img.shape
     for s in prange(sel.shape[0]):
         i = sel[s]
-        x0, y0, A, b = p[i, 0], p[i, 1], p[i, 2], p[i, 3]
+        x0, y0, A = p[i, 0], p[i, 1], p[i, 2]
         qa, qb, qc = p[i, 4], p[i, 5], p[i, 6]
         c = math.exp(-qa)
         J = np.zeros(NP)
