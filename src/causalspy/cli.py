@@ -120,6 +120,42 @@ def _cmd_descriptors(args) -> int:
     return 0
 
 
+def _cmd_causal(args) -> int:
+    import pandas as pd
+
+    from causalspy.causal import Prior, discover
+
+    path = Path(args.table)
+    if not path.exists():
+        raise FileReadError(f"No such file: {path}")
+    try:
+        df = pd.read_csv(path)
+    except Exception as e:  # noqa: BLE001 - any parser failure is a bad file
+        raise FileReadError(f"Could not read {path} as a CSV table: {e}") from e
+    columns = [c.strip() for c in args.columns.split(",")] if args.columns else None
+    if columns is None:
+        skip = {"x", "y", "x_cal", "y_cal", "cell_i", "cell_j", "flag", "edge", "p_angle"}
+        columns = [c for c in df.columns if c not in skip and not c.endswith("_cal")
+                   and pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])]
+    prior = Prior.parse(args.tiers, args.forbid, args.require)
+    g = discover(df, method=args.method, columns=columns, prior=prior, bootstrap=args.bootstrap,
+                 seed=args.seed, alpha=args.alpha)
+    out = g.save(args.out)
+    if args.plot:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        ax = g.plot()
+        ax.figure.savefig(args.plot, dpi=120, bbox_inches="tight")
+        plt.close(ax.figure)
+    print(f"{g} -> {out}")
+    for w in g.warnings:
+        print(f"warning: {w}")
+    return 0
+
+
 def _add_atoms_options(a: argparse.ArgumentParser) -> None:
     a.add_argument("--separation", type=float, default=None,
                    help="smallest column separation in pixels (estimated if omitted)")
@@ -221,6 +257,23 @@ def _parser() -> argparse.ArgumentParser:
     ds.add_argument("--atoms-out", default=None, help="also save the atoms table (.csv)")
     _add_atoms_options(ds)
     ds.set_defaults(func=_cmd_descriptors)
+
+    c = sub.add_parser("causal", help="learn a causal graph from a descriptor table (CSV)")
+    c.add_argument("table", help="CSV table, one row per cell (e.g. from 'causalspy descriptors')")
+    c.add_argument("--out", required=True, help="output graph (.json)")
+    c.add_argument("--columns", default=None, help="comma-separated variables (default: all "
+                   "numeric descriptor columns)")
+    c.add_argument("--method", choices=["lingam", "pc", "ges", "hc", "fci"], default="lingam")
+    c.add_argument("--bootstrap", type=int, default=0, help="bootstrap resamples for confidences")
+    c.add_argument("--tiers", default=None, help='causal order of groups, e.g. "a,b;c;d"')
+    c.add_argument("--forbid", action="append", default=[], metavar="A:B",
+                   help="forbidden edge A -> B (repeatable)")
+    c.add_argument("--require", action="append", default=[], metavar="A:B",
+                   help="required edge A -> B (repeatable)")
+    c.add_argument("--alpha", type=float, default=0.01, help="CI-test level (pc, fci)")
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--plot", default=None, help="also save a PNG of the graph")
+    c.set_defaults(func=_cmd_causal)
 
     d = sub.add_parser("demo", help="run the main job on built-in sample data")
     d.add_argument("--out", required=True, help="output directory")

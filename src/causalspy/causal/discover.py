@@ -253,6 +253,24 @@ def _run(method, X, df_std, names, prior, alpha, seed, n_restarts) -> list[Edge]
     raise InvalidParameterError(f"Unknown method {method!r}; choose one of {', '.join(METHODS)}.")
 
 
+def _fill_weights(X, edges: list[Edge]) -> list[Edge]:
+    """Standardized linear weights for directed edges into targets whose parents are all
+    known (no undirected, bidirected or partial edge touches the target)."""
+    unsure = {v for a, b, t, _ in edges if t != "directed" for v in (a, b)}
+    parents: dict[int, list[int]] = {}
+    for a, b, t, _ in edges:
+        if t == "directed":
+            parents.setdefault(b, []).append(a)
+    fitted = {}
+    for b, ps in parents.items():
+        if b in unsure:
+            continue
+        coef, *_ = np.linalg.lstsq(X[:, ps], X[:, b], rcond=None)
+        fitted.update({(a, b): float(c) for a, c in zip(ps, coef, strict=True)})
+    return [(a, b, t, w if np.isfinite(w) else fitted.get((a, b), np.nan))
+            for a, b, t, w in edges]
+
+
 # ------------------------------------------------------------------ effects
 def _ols(y, Z):
     """Coefficients and standard errors of y ~ 1 + Z."""
@@ -463,6 +481,7 @@ def discover(
     with _warnings.catch_warnings():
         _warnings.simplefilter("ignore")
         edges = _run(method, X, df_std, names, prior, alpha, seed, n_restarts)
+    edges = _fill_weights(X, edges)
     table = pd.DataFrame(
         [{"source": names[a], "target": names[b], "type": t, "weight": w} for a, b, t, w in edges],
         columns=["source", "target", "type", "weight"],

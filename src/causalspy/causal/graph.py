@@ -180,11 +180,11 @@ class CausalGraph:
         nx.draw_networkx_nodes(g, pos, ax=ax, node_color="#dce8f5", node_size=1600,
                                edgecolors="#3b6ea5")
         nx.draw_networkx_labels(g, pos, ax=ax, font_size=8)
-        styles = {"directed": dict(style="solid", color="k", arrows=True, arrowstyle="-|>"),
-                  "undirected": dict(style="solid", color="gray", arrows=False),
-                  "bidirected": dict(style="dashed", color="crimson", arrows=True,
+        styles = {"directed": dict(style="solid", edge_color="k", arrows=True, arrowstyle="-|>"),
+                  "undirected": dict(style="solid", edge_color="gray", arrows=False),
+                  "bidirected": dict(style="dashed", edge_color="crimson", arrows=True,
                                      arrowstyle="<|-|>"),
-                  "partial": dict(style="dotted", color="darkorange", arrows=True,
+                  "partial": dict(style="dotted", edge_color="darkorange", arrows=True,
                                   arrowstyle="-|>")}
         labels = {}
         for r in self.edges.itertuples():

@@ -30,7 +30,7 @@ def _igci(x: np.ndarray, y: np.ndarray) -> float:
     return slope(x, y) - slope(y, x)
 
 
-def pairwise(x, y, method: Literal["anm", "igci"] = "anm", *, max_samples: int = 1000,
+def pairwise(x, y, method: Literal["anm", "igci"] = "anm", *, max_samples: int = 500,
              seed: int = 0) -> dict:
     """Decide whether ``x`` causes ``y`` or ``y`` causes ``x``.
 
