@@ -245,3 +245,21 @@ def test_cli(tmp_path):
                         "--require", "a:b", "--forbid", "a:b"], capture_output=True, text=True)
     assert r.returncode == 2 and "both required and forbidden" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_fast_lingam_matches_causal_learn():
+    from causallearn.search.FCMBased import lingam
+
+    from causalspy.causal.fastlingam import direct_lingam
+
+    rng = np.random.default_rng(16)
+    n, p = 3000, 7
+    B = np.tril(rng.uniform(0.5, 1.5, (p, p)) * rng.choice([-1, 1], (p, p))
+                * (rng.random((p, p)) < 0.4), -1)
+    perm = rng.permutation(p)
+    X = np.linalg.solve(np.eye(p) - B, rng.laplace(size=(n, p)).T).T[:, perm]
+    Bf, order = direct_lingam(X)
+    m = lingam.DirectLiNGAM()
+    m.fit(X)
+    assert order == list(m.causal_order_)
+    np.testing.assert_allclose(Bf, m.adjacency_matrix_, atol=1e-10)

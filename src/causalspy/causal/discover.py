@@ -43,6 +43,12 @@ def _lingam(X, names, prior: Prior, seed: int) -> list[Edge]:
         for a, b in prior.required:
             pk[idx[b], idx[a]] = 1
         np.fill_diagonal(pk, -1)
+    if pk is None:
+        # same algorithm and result as causal-learn's, compiled (see fastlingam)
+        from causalspy.causal.fastlingam import direct_lingam
+
+        B, order = direct_lingam(X)
+        return _finalize_dag(X, B, order, names, prior)
     m = lingam.DirectLiNGAM(random_state=seed, prior_knowledge=pk)
     m.fit(X)
     B = np.array(m.adjacency_matrix_, dtype=float)  # B[i, j]: effect of j on i

@@ -356,11 +356,7 @@ class SCMSample:
 
 
 def _check_n(n: Any, minimum: int = 2) -> int:
-    if (
-        not isinstance(n, (int, np.integer))
-        or isinstance(n, (bool, np.bool_))
-        or n < minimum
-    ):
+    if not isinstance(n, (int, np.integer)) or isinstance(n, (bool, np.bool_)) or n < minimum:
         raise InvalidParameterError(
             f"n (number of samples / unit cells) must be an integer >= {minimum}, got {n!r}."
         )
@@ -982,25 +978,21 @@ def render_perovskite(
             return data[name].to_numpy(dtype=np.float64)
         return np.full(n_units, float(default))
 
+    for name, shift in (("volume", 0.0), ("tetragonality", 0.0), ("exx", 1.0)):
+        if name in data:
+            v = data[name].to_numpy(dtype=np.float64) + shift
+            if not np.all(np.isfinite(v)) or np.any(v <= 0):
+                raise InvalidParameterError(
+                    f"The sample gives non-positive or non-finite cell lengths: {name} "
+                    f"must be finite and {'> -1' if shift else '> 0'} in every rendered row."
+                )
     if a_nm is None:
         a_nm = math.sqrt(float(data["volume"].mean())) if "volume" in data else 0.4
     a_nm = check_number("a_nm", a_nm, minimum=0.0, strict_min=True)
     vol = col("volume", a_nm**2)
     tet = col("tetragonality", 1.0)
-    if "exx" in data:
-        a_len = a_nm * (1.0 + col("exx", 0.0))
-    else:
-        with np.errstate(invalid="ignore", divide="ignore"):
-            a_len = np.sqrt(vol / tet)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        c_len = vol / a_len if "volume" in data else tet * a_len
-    if not (np.all(np.isfinite(a_len)) and np.all(np.isfinite(c_len))):
-        raise InvalidParameterError("The sample gives non-finite cell lengths (check volume > 0).")
-    if np.any(a_len <= 0) or np.any(c_len <= 0):
-        raise InvalidParameterError(
-            "The sample gives non-positive cell lengths (volume, tetragonality and 1 + exx "
-            "must be > 0)."
-        )
+    a_len = a_nm * (1.0 + col("exx", 0.0)) if "exx" in data else np.sqrt(vol / tet)
+    c_len = vol / a_len if "volume" in data else tet * a_len
     int_a = col("intensity_A", counts)
     b_default = counts * (z_b / z_a) ** 1.7 if "intensity_A" not in data else None
     if b_default is None:
@@ -1128,9 +1120,7 @@ def render_perovskite(
         "counts": np.concatenate([a_cnt.ravel(), b_cnt]),
         "dx": np.concatenate([np.zeros(n_a), dx_px]),
         "dy": np.concatenate([np.zeros(n_a), dy_px]),
-        "domain": np.concatenate(
-            [np.full(n_a, -1), np.where(disp_pm < 0, 1, 0)]
-        ).astype(np.int64),
+        "domain": np.concatenate([np.full(n_a, -1), np.where(disp_pm < 0, 1, 0)]).astype(np.int64),
         "cell_i": np.concatenate([ai.ravel(), ci]).astype(np.int64),
         "cell_j": np.concatenate([aj.ravel(), cj]).astype(np.int64),
     }
