@@ -207,7 +207,14 @@ def _hc(df: pd.DataFrame, prior: Prior, seed: int, n_restarts: int) -> list[Edge
     for r in range(max(1, n_restarts)):
         start = DAG()
         start.add_nodes_from(safe)
-        if r > 0:  # random sparse start consistent with a random order and the prior
+        if r == 1:  # a data-driven start: the (pruned) DirectLiNGAM graph
+            from causalspy.causal.fastlingam import direct_lingam
+
+            Bl, _ = direct_lingam(d.to_numpy())
+            for i, j in zip(*np.nonzero(np.abs(Bl) > 0.05), strict=True):
+                if (safe[j], safe[i]) not in forbidden:
+                    start.add_edge(safe[j], safe[i])
+        elif r > 1:  # random sparse start consistent with a random order and the prior
             order = list(rng.permutation(safe))
             for i, u in enumerate(order):
                 for v in order[i + 1:]:

@@ -37,13 +37,13 @@ COORDINATION_RADIUS = 1.2
 UNITS = {
     "x": "px", "y": "px", "x_cal": "cal", "y_cal": "cal", "site": "", "hollow": "",
     "sublattice": "", "column_index": "", "cell_i": "", "cell_j": "", "edge": "",
-    "intensity": "image units x px^2", "coordination": "", "nn_distance": "cal",
+    "intensity": "image units x px^2", "amplitude": "image units", "coordination": "", "nn_distance": "cal",
     "exx": "", "eyy": "", "exy": "", "rotation": "rad", "psi3": "", "psi6": "",
     "dopant_z": "", "defect": "", "phase": "", "flag": "",
 }
 
 #: Descriptors that are measurements: NaN on flagged rows.
-_MEASURED = ("intensity", "coordination", "nn_distance", "exx", "eyy", "exy", "rotation",
+_MEASURED = ("intensity", "amplitude", "coordination", "nn_distance", "exx", "eyy", "exy", "rotation",
              "psi3", "psi6", "dopant_z")
 
 
@@ -119,9 +119,11 @@ def _robust_stats(v: np.ndarray) -> tuple[float, float]:
 def _dopant_z(intensity, site, phase, usable) -> np.ndarray:
     """Robust z-score of the intensity within (site, phase) groups.
 
-    Rows of undetermined phase are scored against each phase group of their
-    site and keep the smallest ``|z|`` (the group they fit best); a site
-    without any phase group of 5 usable columns is scored as one group.
+    Rows of undetermined phase (and chalcogen columns whose metals disagree
+    on the phase, as at a 2H/1T boundary where a column may hold one atom
+    or two) are scored against each phase group of their site and keep the
+    smallest ``|z|`` (the group they fit best); a site without any phase
+    group of 5 usable columns is scored as one group.
     """
     z = np.full(len(intensity), np.nan)
     for s in np.unique(site[usable]):
@@ -270,6 +272,7 @@ def hexagonal_descriptors(
     z_threshold: float = 5.0,
     tol: float | None = None,
     reference="global",
+    measure: str = "amplitude",
 ) -> Descriptors:
     """Per column descriptors of an MX2 monolayer (MoS2-like) seen along [001].
 
@@ -295,7 +298,7 @@ def hexagonal_descriptors(
         neither group get ``site = "other"`` and are flagged.
     z_threshold : float
         A column is a substitutional dopant when the robust z-score of its
-        intensity within its site and phase, ``|dopant_z|``, exceeds this.
+        brightness within its site and phase, ``|dopant_z|``, exceeds this.
     tol : float, optional
         Matching tolerance for lattice sites (px); default ``0.3 a / sqrt(3)``
         (``a`` the metal lattice parameter).
@@ -303,6 +306,14 @@ def hexagonal_descriptors(
         Reference lattice for the strain: a least-squares fit of all
         metal columns, of the metal columns inside a pixel box (a region the
         user names), or two known translations (px, one per row).
+    measure : {"amplitude", "intensity"}
+        Column brightness scored by ``dopant_z``: the fitted peak height
+        (``amplitude``, default) or the integrated intensity. Both scale with
+        the column's Z-contrast; with column widths and backgrounds fitted
+        per column the integrated intensity scatters several times more
+        (on 2H-MoS2 at 1e4 counts the S2 host columns reach ``|z|`` 5.7 and
+        Se-doped ones start at 11, against 3.4 and 44 for the amplitude).
+        Tables without an ``amplitude`` column use the intensity.
 
     Returns
     -------
@@ -321,6 +332,7 @@ def hexagonal_descriptors(
         column_index    row of the column in the atoms table (-1: vacancy)
         cell_i, cell_j  lattice indices of metal sites (-1 for other rows)
         intensity       integrated column intensity (NaN for vacancies)
+        amplitude       fitted peak height above background (NaN for vacancies)
         coordination    number of unlike-site columns (chalcogen around a metal,
                         metal around a chalcogen) within 1.2 ``a / sqrt(3)``:
                         3 for 2H metals, 6 for 1T metals, 3 for chalcogens
@@ -331,7 +343,7 @@ def hexagonal_descriptors(
         psi3            ``|<exp(3 i theta)>|`` over the unlike-site neighbours:
                         1 for a 2H metal, 0 for a 1T metal, 1 for chalcogens
         psi6            ``|<exp(6 i theta)>|`` over the same-site neighbours
-        dopant_z        robust z-score of the intensity within site and phase
+        dopant_z        robust z-score of ``measure`` within site and phase
         defect          "none", "dopant" (``|dopant_z| > z_threshold``) or
                         "vacancy"
         phase           "2H", "1T" or "undetermined" (boundary, missing columns)
@@ -401,6 +413,14 @@ def hexagonal_descriptors(
     pos = t[["x", "y"]].to_numpy(float)
     sub = t["sublattice"].to_numpy().astype(np.int64)
     inten = t["intensity"].to_numpy(float) if "intensity" in t else np.full(len(t), np.nan)
+    amp = t["amplitude"].to_numpy(float) if "amplitude" in t else np.full(len(t), np.nan)
+    if measure not in ("amplitude", "intensity"):
+        raise InvalidParameterError(
+            f"measure must be 'amplitude' or 'intensity'; got {measure!r}."
+        )
+    if measure == "amplitude" and not np.isfinite(amp).any():
+        measure = "intensity"
+    bright = amp if measure == "amplitude" else inten
     edge = t["edge"].to_numpy(bool) if "edge" in t else np.zeros(len(t), bool)
     labels = sorted(set(np.unique(sub[sub >= 0]).tolist()))
     if len(labels) < 2 and metal_sublattice is None:
@@ -534,6 +554,9 @@ def hexagonal_descriptors(
     np.add.at(vote2, occ_j[mi, mk], phase_m[mi] == "2H")
     np.add.at(vote1, occ_j[mi, mk], phase_m[mi] == "1T")
     phase_x = _majority(vote2, vote1)
+    nvote = np.bincount(occ_j[mi, mk], minlength=len(pos_x))
+    # unanimous (>= 2 metals) phase: used to score dopants (see _dopant_z)
+    sure_x = (nvote >= 2) & ((vote2 == nvote) | (vote1 == nvote))
     # chalcogen vacancies: majority phase of the metals predicting them
     if nc:
         sel = is_vx[lab]
@@ -563,6 +586,9 @@ def hexagonal_descriptors(
     phase[:n_col] = phase_cols
     phase[n_col:n_col + n_vm] = phase_m[len(pos_m):]
     phase[n_col + n_vm:] = phase_vx
+    sure = np.zeros(n, bool)
+    sure[:n_col][np.flatnonzero(is_x)] = sure_x
+    sure[:n_col][is_metal] = True
     sublab = np.r_[sub, np.full(n_vm, metal_sublattice), np.full(n_vx, -1)].astype(np.int64)
     for h in (1, 2):  # a chalcogen vacancy gets the usual label of its hollow's columns
         lbl = sub[is_x & (hollow == h)]
@@ -610,8 +636,10 @@ def hexagonal_descriptors(
 
     # --- dopants: robust z within site and phase
     intensity = np.r_[inten, np.full(n_vm + n_vx, np.nan)]
-    usable = ~flag & ~is_vac & np.isfinite(intensity) & (is_m_row | is_x_row)
-    dz = _dopant_z(intensity, site, phase, usable)
+    amplitude = np.r_[amp, np.full(n_vm + n_vx, np.nan)]
+    brightness = np.r_[bright, np.full(n_vm + n_vx, np.nan)]
+    usable = ~flag & ~is_vac & np.isfinite(brightness) & (is_m_row | is_x_row)
+    dz = _dopant_z(brightness, site, np.where(sure, phase, UNDETERMINED), usable)
     defect = np.where(is_vac, "vacancy",
                       np.where(np.abs(np.nan_to_num(dz)) > z_threshold, "dopant", "none"))
 
@@ -630,7 +658,7 @@ def hexagonal_descriptors(
         "site": site, "hollow": hol, "sublattice": sublab,
         "column_index": np.r_[np.arange(n_col), np.full(n_vm + n_vx, -1)].astype(np.int64),
         "cell_i": cidx[:, 0], "cell_j": cidx[:, 1],
-        "intensity": intensity, "coordination": coordination, "nn_distance": nn_distance,
+        "intensity": intensity, "amplitude": amplitude, "coordination": coordination, "nn_distance": nn_distance,
         "exx": exx, "eyy": eyy, "exy": exy, "rotation": rot, "psi3": psi3, "psi6": psi6,
         "dopant_z": dz, "defect": defect.astype(object), "phase": phase,
         "edge": edge_row, "flag": flag,
@@ -648,7 +676,7 @@ def hexagonal_descriptors(
         "parameters": {
             "metal_sublattice": int(metal_sublattice),
             "chalcogen_sublattice": chalc_labels,
-            "z_threshold": z_threshold, "tol": tol, "reference": ref_param,
+            "z_threshold": z_threshold, "measure": measure, "tol": tol, "reference": ref_param,
             "coordination_radius_px": radius, "border_margin_px": margin,
         },
         "metal_chalcogen_distance_px": d_mx,
@@ -659,7 +687,8 @@ def hexagonal_descriptors(
             "vacancies: empty lattice sites predicted from the metal lattice (atoms.vacancies "
             "is not used); chalcogen vacancies only where the neighbour configuration says the "
             "hollow should be filled",
-            "dopant_z: robust z-score within (site, phase); recomputed, not the atoms' dopant_z",
+            f"dopant_z: robust z-score of the {measure} within (site, phase); recomputed, not "
+            "the atoms' dopant_z",
         ],
     }
     return Descriptors(out, units=units, calibration=cal, metadata=meta,
