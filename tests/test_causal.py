@@ -263,3 +263,55 @@ def test_fast_lingam_matches_causal_learn():
     m.fit(X)
     assert order == list(m.causal_order_)
     np.testing.assert_allclose(Bf, m.adjacency_matrix_, atol=1e-10)
+
+
+def _grid_descriptors(n_side=24, seed=17):
+    """Cells on a grid: in the left half a -> b (weight 1), in the right half independent."""
+    from causalspy.descriptors import Descriptors
+
+    rng = np.random.default_rng(seed)
+    ci, cj = np.meshgrid(np.arange(n_side), np.arange(n_side), indexing="xy")
+    ci, cj = ci.ravel(), cj.ravel()
+    a = rng.laplace(size=ci.size)
+    left = ci < n_side // 2
+    b = np.where(left, 1.0 * a, 0.0) + rng.laplace(size=ci.size)
+    t = pd.DataFrame({"x": ci * 10.0, "y": cj * 10.0, "a": a, "b": b, "cell_i": ci, "cell_j": cj,
+                      "flag": np.zeros(ci.size, bool)})
+    return Descriptors(t, lattice={"t1": [10, 0], "t2": [0, 10], "origin": [0, 0]},
+                       calibration={"x_scale": 0.04, "y_scale": 0.04, "x_units": "nm"})
+
+
+def test_local_causal_maps_find_where_the_edge_is():
+    from causalspy.causal import local_causal_maps
+
+    d = _grid_descriptors()
+    m = local_causal_maps(d, [("a", "b")], window=8, stride=4, min_samples=40)
+    w = m.get_map("a->b").data
+    direction = m.get_map("a->b:direction").data
+    ni = w.shape[1]
+    left, right = w[:, : ni // 2 - 1], w[:, ni // 2 + 1:]
+    assert np.nanmean(left) > 0.4
+    assert np.nanmean(np.abs(right)) < 0.2
+    assert (direction[:, : ni // 2 - 1] == 1).mean() > 0.8
+    assert m.axes_manager.signal_axes[0].units == "nm"
+    with pytest.raises(InvalidParameterError, match="Unknown descriptor"):
+        local_causal_maps(d, [("a", "zz")])
+    with pytest.raises(InvalidParameterError, match="larger window"):
+        local_causal_maps(d, [("a", "b")], window=3)
+
+
+def test_analyze_writes_report(tmp_path):
+    from causalspy.data import perovskite
+
+    s, _ = perovskite(cells=(10, 10), seed=3, a_site_disorder=0.2)
+    f = tmp_path / "img.hspy"
+    s.save(f)
+    r = subprocess.run([sys.executable, "-m", "causalspy.cli", "analyze", str(f), "--structure",
+                        "perovskite", "--out", str(tmp_path / "out"), "--bootstrap", "3"],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert html.count("data:image/png;base64") >= 3
+    assert "Causal graph" in html and "Parameters" in html
+    for name in ("atoms.csv", "cells.csv", "graph.json", "descriptor_maps.hspy"):
+        assert (tmp_path / "out" / name).exists()

@@ -379,6 +379,10 @@ def test_render_perovskite_truth_is_exact():
     s2, _ = render_perovskite(doped_ferroelectric, cells=(4, 4), seed=2)
     np.testing.assert_array_equal(s1.data, s2.data)
     assert np.all(s1.data == np.round(s1.data))
+    # dose scales every column's counts, not the sample
+    _, t10 = render_perovskite(sample, cells=(6, 7), seed=1, noise=False, dose=10.0)
+    np.testing.assert_allclose(t10.columns["counts"], 10.0 * sites["counts"])
+    pd.testing.assert_frame_equal(t10.sample.data, truth.sample.data)
 
 
 def test_render_perovskite_other_models():
@@ -399,6 +403,8 @@ def test_render_perovskite_bad_input():
         render_perovskite("doped", cells=(4, 4))
     with pytest.raises(InvalidParameterError, match="cells"):
         render_perovskite(doped_ferroelectric, cells=(1, 4))
+    with pytest.raises(InvalidParameterError, match="dose"):
+        render_perovskite(doped_ferroelectric, cells=(4, 4), dose=0.0)
     bad = doped_ferroelectric(n=10)
     bad.data.loc[0, "volume"] = -1.0
     with pytest.raises(InvalidParameterError, match="cell lengths"):

@@ -156,6 +156,53 @@ def _cmd_causal(args) -> int:
     return 0
 
 
+DEFAULT_CAUSAL_COLUMNS = ["intensity_A", "intensity_B", "area", "p_mag", "tetragonality"]
+
+
+def _cmd_analyze(args) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from causalspy.atoms.find import find_atoms
+    from causalspy.causal import Prior, discover
+    from causalspy.descriptors import compute_descriptors
+    from causalspy.report import write_report
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    s = _load_image(args.image, args.frame, args.lazy)
+    atoms = find_atoms(s, separation=args.separation, refine=args.refine, invert=args.invert,
+                       nsigma=args.nsigma, edge=args.edge)
+    atoms.save(out / "atoms.csv")
+    desc = compute_descriptors(atoms, structure=args.structure)
+    desc.save(out / "cells.csv")
+    desc.to_maps().save(out / "descriptor_maps.hspy", overwrite=True)
+    columns = ([c.strip() for c in args.columns.split(",")] if args.columns
+               else [c for c in DEFAULT_CAUSAL_COLUMNS if c in desc.names])
+    prior = Prior.parse(args.tiers, args.forbid, args.require)
+    g = discover(desc, method=args.method, columns=columns, prior=prior,
+                 bootstrap=args.bootstrap, seed=args.seed)
+    g.save(out / "graph.json")
+    rep = write_report(out / "report.html", atoms=atoms, descriptors=desc, graph=g,
+                       title=f"causalspy analysis of {Path(args.image).name}")
+    print(f"{len(atoms)} columns, {len(desc)} cells, {g} -> {rep}")
+    for w in g.warnings:
+        print(f"warning: {w}")
+    return 0
+
+
+def _add_causal_options(c: argparse.ArgumentParser) -> None:
+    c.add_argument("--columns", default=None, help="comma-separated variables")
+    c.add_argument("--method", choices=["lingam", "pc", "ges", "hc", "fci"], default="lingam")
+    c.add_argument("--bootstrap", type=int, default=0, help="bootstrap resamples for confidences")
+    c.add_argument("--tiers", default=None, help='causal order of groups, e.g. "a,b;c;d"')
+    c.add_argument("--forbid", action="append", default=[], metavar="A:B",
+                   help="forbidden edge A -> B (repeatable)")
+    c.add_argument("--require", action="append", default=[], metavar="A:B",
+                   help="required edge A -> B (repeatable)")
+    c.add_argument("--seed", type=int, default=0)
+
+
 def _add_atoms_options(a: argparse.ArgumentParser) -> None:
     a.add_argument("--separation", type=float, default=None,
                    help="smallest column separation in pixels (estimated if omitted)")
@@ -261,19 +308,19 @@ def _parser() -> argparse.ArgumentParser:
     c = sub.add_parser("causal", help="learn a causal graph from a descriptor table (CSV)")
     c.add_argument("table", help="CSV table, one row per cell (e.g. from 'causalspy descriptors')")
     c.add_argument("--out", required=True, help="output graph (.json)")
-    c.add_argument("--columns", default=None, help="comma-separated variables (default: all "
-                   "numeric descriptor columns)")
-    c.add_argument("--method", choices=["lingam", "pc", "ges", "hc", "fci"], default="lingam")
-    c.add_argument("--bootstrap", type=int, default=0, help="bootstrap resamples for confidences")
-    c.add_argument("--tiers", default=None, help='causal order of groups, e.g. "a,b;c;d"')
-    c.add_argument("--forbid", action="append", default=[], metavar="A:B",
-                   help="forbidden edge A -> B (repeatable)")
-    c.add_argument("--require", action="append", default=[], metavar="A:B",
-                   help="required edge A -> B (repeatable)")
+    _add_causal_options(c)
     c.add_argument("--alpha", type=float, default=0.01, help="CI-test level (pc, fci)")
-    c.add_argument("--seed", type=int, default=0)
     c.add_argument("--plot", default=None, help="also save a PNG of the graph")
     c.set_defaults(func=_cmd_causal)
+
+    an = sub.add_parser("analyze", help="image -> atoms -> descriptors -> causal graph, with an "
+                        "HTML report")
+    an.add_argument("image", help="image file (dm3/dm4, emd, tif, mrc, hspy, zspy, ...)")
+    an.add_argument("--structure", choices=["perovskite"], required=True)
+    an.add_argument("--out", required=True, help="output directory")
+    _add_causal_options(an)
+    _add_atoms_options(an)
+    an.set_defaults(func=_cmd_analyze)
 
     d = sub.add_parser("demo", help="run the main job on built-in sample data")
     d.add_argument("--out", required=True, help="output directory")

@@ -430,7 +430,7 @@ def hexagonal_descriptors(
             "metal_sublattice=."
         )
     if metal_sublattice is None:
-        med = [np.nanmedian(inten[sub == s]) if np.isfinite(inten[sub == s]).any() else -np.inf
+        med = [np.nanmedian(bright[sub == s]) if np.isfinite(bright[sub == s]).any() else -np.inf
                for s in labels]
         metal_sublattice = labels[int(np.argmax(med))]
     elif metal_sublattice not in labels:
@@ -509,7 +509,7 @@ def hexagonal_descriptors(
     lab, nc = _cluster(cand, tol)
     cnt = np.bincount(lab, minlength=nc)
     vm = np.column_stack([np.bincount(lab, cand[:, 0], nc), np.bincount(lab, cand[:, 1], nc)])
-    vm = (vm / np.maximum(cnt, 1)[:, None])[cnt >= 2] if nc else np.empty((0, 2))
+    vm = (vm / np.maximum(cnt, 1)[:, None])[cnt >= 2]
     n_vm = len(vm)
 
     # --- hollows of every metal site (columns and vacancies)
@@ -527,19 +527,17 @@ def hexagonal_descriptors(
     expects = ~occ & known & (others == 2)
     empty = ~occ & known
     ei, ek = np.nonzero(empty)
-    lab, nc = _cluster(hp[ei, ek], tol)
-    votes = np.bincount(lab, expects[ei, ek].astype(float), nc) if nc else np.zeros(0)
-    is_vx = votes >= 2
-    cntc = np.bincount(lab, minlength=nc)
-    vx = (np.column_stack([np.bincount(lab, hp[ei, ek, 0], nc),
-                           np.bincount(lab, hp[ei, ek, 1], nc)]) / np.maximum(cntc, 1)[:, None]
-          if nc else np.empty((0, 2)))
-    typ = np.bincount(lab, (ek >= 3).astype(float), nc) / np.maximum(cntc, 1) if nc else vx[:, 0]
-    vx_hollow = np.where(typ > 0.5, 2, 1)[is_vx] if nc else np.zeros(0, np.int64)
-    vx_pos = vx[is_vx] if nc else np.empty((0, 2))
+    lab, nc = _cluster(hp[ei, ek], tol)  # one cluster per empty hollow site
+    cnt = np.maximum(np.bincount(lab, minlength=nc), 1)
+    is_vx = np.bincount(lab, expects[ei, ek].astype(float), nc) >= 2
+    vx = np.column_stack([np.bincount(lab, hp[ei, ek, 0], nc),
+                          np.bincount(lab, hp[ei, ek, 1], nc)]) / cnt[:, None]
+    vx_type2 = np.bincount(lab, (ek >= 3).astype(float), nc) / cnt > 0.5
+    vx_pos = vx[is_vx]
+    vx_hollow = np.where(vx_type2, 2, 1)[is_vx].astype(np.int64)
     # hollows filled by a column or a vacancy
     filled = occ.copy()
-    filled[ei, ek] = is_vx[lab] if nc else False
+    filled[ei, ek] = is_vx[lab]
 
     # --- phase of each metal site from its hollow configuration
     f1, f2 = (filled & known)[:, :3].sum(1), (filled & known)[:, 3:].sum(1)
@@ -558,14 +556,11 @@ def hexagonal_descriptors(
     # unanimous (>= 2 metals) phase: used to score dopants (see _dopant_z)
     sure_x = (nvote >= 2) & ((vote2 == nvote) | (vote1 == nvote))
     # chalcogen vacancies: majority phase of the metals predicting them
-    if nc:
-        sel = is_vx[lab]
-        cl = np.cumsum(is_vx) - 1
-        vv2 = np.bincount(cl[lab[sel]], (phase_m[ei[sel]] == "2H").astype(float), is_vx.sum())
-        vv1 = np.bincount(cl[lab[sel]], (phase_m[ei[sel]] == "1T").astype(float), is_vx.sum())
-        phase_vx = _majority(vv2, vv1)
-    else:
-        phase_vx = np.zeros(0, dtype=object)
+    sel = is_vx[lab]
+    vac_id = (np.cumsum(is_vx) - 1)[lab[sel]]
+    phase_vx = _majority(
+        np.bincount(vac_id, (phase_m[ei[sel]] == "2H").astype(float), len(vx_pos)),
+        np.bincount(vac_id, (phase_m[ei[sel]] == "1T").astype(float), len(vx_pos)))
 
     # --- assemble rows: columns, then metal vacancies, then chalcogen vacancies
     n_col = len(t)
@@ -613,10 +608,11 @@ def hexagonal_descriptors(
     if is_x_row.any():
         unlike[is_x_row] = _unlike_neighbours(rows_pos[is_x_row], tree_m, pos_m, radius, 6)
     unlike_cal = unlike * scale
-    coordination = np.isfinite(unlike[..., 0]).sum(axis=1).astype(float)
-    with np.errstate(invalid="ignore"):
-        nn_distance = np.nanmean(np.hypot(unlike_cal[..., 0], unlike_cal[..., 1]), axis=1) \
-            if n else np.zeros(0)
+    found_u = np.isfinite(unlike[..., 0])
+    coordination = found_u.sum(axis=1).astype(float)
+    dist_u = np.where(found_u, np.hypot(unlike_cal[..., 0], unlike_cal[..., 1]), 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        nn_distance = np.where(coordination > 0, dist_u.sum(axis=1) / coordination, np.nan)
     psi3 = _psi(unlike_cal, 3, 2)
 
     # --- local strain and psi6 (same-site neighbours)
