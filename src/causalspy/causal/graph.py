@@ -156,7 +156,7 @@ class CausalGraph:
 
     # -------------------------------------------------------------------- plot
     def plot(self, ax=None, *, layout: str = "auto"):
-        """Draw the graph: edge width ~ |weight|, label = bootstrap confidence.
+        """Draw the graph: edge width grows with the absolute weight, label = bootstrap confidence.
 
         Directed edges are arrows, undirected plain lines, bidirected dashed
         red double arrows, partial (FCI circle marks) dotted.
