@@ -27,8 +27,26 @@ from causalspy.data._render import render_columns
 from causalspy.data._square import square_lattice
 from causalspy.data._truth import GroundTruth
 from causalspy.data.compare import Match, match_columns
+from causalspy.data.scm import (
+    NOISE_KINDS,
+    SCMGroundTruth,
+    SCMSample,
+    doped_ferroelectric,
+    hidden_confounder,
+    linear_sem,
+    render_perovskite,
+    simpsons_paradox,
+)
 
 __all__ = [
+    "NOISE_KINDS",
+    "SCMGroundTruth",
+    "SCMSample",
+    "doped_ferroelectric",
+    "hidden_confounder",
+    "linear_sem",
+    "render_perovskite",
+    "simpsons_paradox",
     "GroundTruth",
     "Match",
     "match_columns",

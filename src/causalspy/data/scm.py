@@ -255,7 +255,7 @@ class SCMSample:
         self._check_names([cause, effect])
         nodes = self.nodes
         b = self.adjacency(nodes)
-        total = np.eye(len(nodes)) + b
+        total = np.linalg.inv(np.eye(len(nodes)) - b)
         return float(total[nodes.index(cause), nodes.index(effect)])
 
     def to_networkx(self, include_hidden: bool = True) -> nx.DiGraph:
