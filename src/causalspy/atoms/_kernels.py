@@ -63,6 +63,14 @@ def _chol_solve(M, g, out):
     return True
 
 
+def _pix(G, dx, dy, qa, qb, qc):
+    """Gaussian integrated over the pixel, to second order: a unit box blur adds
+    ``(d2/dx2 + d2/dy2) G / 24``, so the fitted widths are the columns' own."""
+    gx = qa * dx + qb * dy
+    gy = qb * dx + qc * dy
+    return G * (1.0 + (gx * gx - qa + gy * gy - qc) / 24.0)
+
+
 def _row_start(x0, y0, qa, qb, qc, X, Y):
     """Gaussian at the first pixel of a row and the ratio to the next pixel."""
     dx = X - x0
@@ -89,9 +97,30 @@ def _own_model(p, cx, cy, row_dy, row_dx0, row_len, row_k0, h, w, own):
                 if Y < 0 or Y >= h or X < 0 or X >= w:
                     own[i, k0 + j] = 0.0
                 else:
-                    own[i, k0 + j] = A * G
+                    own[i, k0 + j] = A * _pix(G, X - x0, Y - y0, qa, qb, qc)
                 G *= r
                 r *= c
+
+
+def _voronoi(x, y, cx, cy, row_dy, row_dx0, row_len, owner, best):
+    """owner[Y, X] = index of the nearest column among those whose window covers the pixel."""
+    h, w = owner.shape
+    for i in range(x.shape[0]):
+        for rr in range(row_dy.shape[0]):
+            Y = cy[i] + row_dy[rr]
+            if Y < 0 or Y >= h:
+                continue
+            ddy = Y - y[i]
+            X0 = cx[i] + row_dx0[rr]
+            for j in range(row_len[rr]):
+                X = X0 + j
+                if X < 0 or X >= w:
+                    continue
+                ddx = X - x[i]
+                d2 = ddx * ddx + ddy * ddy
+                if d2 < best[Y, X]:
+                    best[Y, X] = d2
+                    owner[Y, X] = i
 
 
 def _scatter(full, own, cx, cy, row_dy, row_dx0, row_len, row_k0):
@@ -113,7 +142,8 @@ def _scatter(full, own, cx, cy, row_dy, row_dx0, row_len, row_k0):
                 full[Y, X] += own[i, k0 + j]
 
 
-def _iterate(img, owner, bvals, full, own_buf, p, cx, cy, row_dy, row_dx0, row_len, row_k0, alpha,
+def _iterate(img, owner, bvals, full, own_buf, p, cx, cy, row_dy, row_dx0, row_len, row_k0, inner,
+             alpha,
              beta, floor, lam, active, acc, fix_pos, max_step):
     """One damped Fisher-scoring (Levenberg-Marquardt) step for every active column.
 
@@ -139,6 +169,7 @@ def _iterate(img, owner, bvals, full, own_buf, p, cx, cy, row_dy, row_dx0, row_l
         bn = np.empty(K)
         bb = np.empty(K)
         bown = np.zeros(K, dtype=np.bool_)
+        bin_ = np.zeros(K, dtype=np.bool_)
         chi_old = 0.0
         h00 = 0.0
         h10 = 0.0
@@ -187,10 +218,15 @@ def _iterate(img, owner, bvals, full, own_buf, p, cx, cy, row_dy, row_dx0, row_l
                 Gk = G
                 G *= r
                 r *= c
-                if Y < 0 or Y >= h or X < 0 or X >= w:
+                inside = not (Y < 0 or Y >= h or X < 0 or X >= w)
+                bin_[k] = inside
+                if not inside or not inner[k]:
+                    # outside the image, or in the outer ring that only carries the
+                    # column's tail for its neighbours' model
                     bw[k] = 0.0
                     continue
                 dx = X - x0
+                Gk = _pix(Gk, dx, dy, qa, qb, qc)
                 own = A * Gk
                 oth = full[Y, X] - own_buf[i, k]
                 # background: piecewise constant on Voronoi cells (each pixel takes
@@ -383,9 +419,12 @@ def _iterate(img, owner, bvals, full, own_buf, p, cx, cy, row_dy, row_dx0, row_l
                     Gk = G
                     G *= r
                     r *= cn
+                    if not bin_[k]:
+                        continue
+                    Gk = _pix(Gk, X0 + j - nx, Y - ny, na, nbq, nc)
+                    bn[k] = nA * Gk
                     if bw[k] == 0.0:
                         continue
-                    bn[k] = nA * Gk
                     res = bd[k] - bo[k] - bn[k] - (nb if bown[k] else bb[k])
                     chi_new += bw[k] * res * res
             if chi_new <= chi_old and np.isfinite(chi_new):
@@ -398,13 +437,14 @@ def _iterate(img, owner, bvals, full, own_buf, p, cx, cy, row_dy, row_dx0, row_l
             lam[i] = max(li * 0.1, 1e-7)
             acc[i] = True
             for k in range(K):
-                if bw[k] != 0.0:
+                if bin_[k]:
                     own_buf[i, k] = bn[k]
         else:
             lam[i] = li
 
 
-def _hessian(img, owner, full, p, cx, cy, row_dy, row_dx0, row_len, row_k0, alpha, beta, floor,
+def _hessian(img, owner, full, p, cx, cy, row_dy, row_dx0, row_len, row_k0, inner, alpha, beta,
+             floor,
              sel, Hout, chi2, nvalid):
     """Undamped Fisher information and chi^2 of every column at the current fit."""
     h, w = img.shape
@@ -453,9 +493,10 @@ def _hessian(img, owner, full, p, cx, cy, row_dy, row_dx0, row_len, row_k0, alph
                 Gk = G
                 G *= r
                 r *= c
-                if Y < 0 or Y >= h or X < 0 or X >= w:
+                if Y < 0 or Y >= h or X < 0 or X >= w or not inner[row_k0[rr] + j]:
                     continue
                 dx = X - x0
+                Gk = _pix(Gk, dx, dy, qa, qb, qc)
                 o = owner[Y, X]
                 j3 = 1.0 if o == i else 0.0
                 mu = full[Y, X] + p[o, 3]
@@ -561,7 +602,8 @@ def _hessian(img, owner, full, p, cx, cy, row_dy, row_dx0, row_len, row_k0, alph
         nvalid[s_] = m
 
 
-def _pixel_stats(img, owner, full, p, cx, cy, row_dy, row_dx0, row_len, row_k0, alpha, beta,
+def _pixel_stats(img, owner, full, p, cx, cy, row_dy, row_dx0, row_len, row_k0, inner, alpha,
+                 beta,
                  floor, C, sel, mu_out, r2_out, lev_out):
     """Model, squared residual and leverage of every window pixel of the columns ``sel``."""
     h, w = img.shape
@@ -583,10 +625,11 @@ def _pixel_stats(img, owner, full, p, cx, cy, row_dy, row_dx0, row_len, row_k0, 
                 Gk = G
                 G *= r
                 r *= c
-                if Y < 0 or Y >= h or X < 0 or X >= w:
+                if Y < 0 or Y >= h or X < 0 or X >= w or not inner[k]:
                     mu_out[s, k] = np.nan
                     continue
                 dx = X - x0
+                Gk = _pix(Gk, dx, dy, qa, qb, qc)
                 o = owner[Y, X]
                 j3 = 1.0 if o == i else 0.0
                 mu = full[Y, X] + p[o, 3]
@@ -609,10 +652,12 @@ def _pixel_stats(img, owner, full, p, cx, cy, row_dy, row_dx0, row_len, row_k0, 
 _opts = dict(cache=True, fastmath={"contract", "reassoc", "arcp", "nsz", "afn"}, nogil=True)
 _jac = njit(inline="always", **_opts)(_jac)
 _row_start = njit(inline="always", **_opts)(_row_start)
+_pix = njit(inline="always", **_opts)(_pix)
 _chol_solve = njit(**_opts)(_chol_solve)
 own_model_par = njit(parallel=True, **_opts)(_own_model)
 own_model_ser = njit(**_opts)(_own_model)
 scatter = njit(**_opts)(_scatter)
+voronoi = njit(**_opts)(_voronoi)
 iterate_par = njit(parallel=True, **_opts)(_iterate)
 iterate_ser = njit(**_opts)(_iterate)
 hessian_par = njit(parallel=True, **_opts)(_hessian)

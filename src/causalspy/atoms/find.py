@@ -359,7 +359,7 @@ def _find_block(data, st: _Settings, *, parallel: bool, core=None) -> pd.DataFra
         a_err = cand.intensity_err[n_old:]
         # (the residual peak already passed the detection test; this catches
         # fits that collapse or wander off)
-        signif = cand.ok[n_old:] & (cand.intensity[n_old:] > 3.0 * a_err)
+        signif = cand.ok[n_old:] & (cand.intensity[n_old:] > 2.0 * a_err)
         if not signif.any():
             break
         keep = np.concatenate([np.ones(n_old, dtype=bool), signif])

@@ -37,14 +37,15 @@ COORDINATION_RADIUS = 1.2
 UNITS = {
     "x": "px", "y": "px", "x_cal": "cal", "y_cal": "cal", "site": "", "hollow": "",
     "sublattice": "", "column_index": "", "cell_i": "", "cell_j": "", "edge": "",
-    "intensity": "image units x px^2", "amplitude": "image units", "coordination": "", "nn_distance": "cal",
+    "intensity": "image units x px^2", "amplitude": "image units", "coordination": "",
+    "nn_distance": "cal",
     "exx": "", "eyy": "", "exy": "", "rotation": "rad", "psi3": "", "psi6": "",
     "dopant_z": "", "defect": "", "phase": "", "flag": "",
 }
 
 #: Descriptors that are measurements: NaN on flagged rows.
-_MEASURED = ("intensity", "amplitude", "coordination", "nn_distance", "exx", "eyy", "exy", "rotation",
-             "psi3", "psi6", "dopant_z")
+_MEASURED = ("intensity", "amplitude", "coordination", "nn_distance", "exx", "eyy", "exy",
+             "rotation", "psi3", "psi6", "dopant_z")
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -243,9 +244,18 @@ def _reference(reference, pos_m, edge_m, t1, t2):
                 f"reference translations (px); got {reference!r}."
             )
         return fit_lattice(interior, t1, t2), "global"
-    arr = np.asarray(reference, dtype=float) if not isinstance(reference, dict) else None
+    try:
+        arr = np.asarray(reference, dtype=float)
+    except (TypeError, ValueError):
+        arr = None
     if arr is not None and arr.shape == (2, 2) and np.isfinite(arr).all():
-        r1, r2 = _hexagonal_basis(arr)
+        try:
+            r1, r2 = _hexagonal_basis(arr)
+        except InvalidParameterError:
+            raise InvalidParameterError(
+                "The reference translations must be two equal vectors (px) at 60 or 120 "
+                f"degrees, one per row; got {arr.tolist()}."
+            ) from None
         glob = fit_lattice(interior, t1, t2)
         # align the given translations with the fitted ones (same order and signs)
         cands = np.array([r1, r2, r2 - r1, -r1, -r2, r1 - r2])
@@ -344,8 +354,10 @@ def hexagonal_descriptors(
                         1 for a 2H metal, 0 for a 1T metal, 1 for chalcogens
         psi6            ``|<exp(6 i theta)>|`` over the same-site neighbours
         dopant_z        robust z-score of ``measure`` within site and phase
-        defect          "none", "dopant" (``|dopant_z| > z_threshold``) or
-                        "vacancy"
+        defect          "none", "dopant" (``|dopant_z| > z_threshold``: a
+                        heavier or lighter column; on a 2H chalcogen site a
+                        negative z is often a column missing one of its two
+                        atoms) or "vacancy" (no column)
         phase           "2H", "1T" or "undetermined" (boundary, missing columns)
         edge            the column's fitting window is cut by the image border
         flag            True: edge column, a neighbour site outside the image,
@@ -588,7 +600,8 @@ def hexagonal_descriptors(
     for h in (1, 2):  # a chalcogen vacancy gets the usual label of its hollow's columns
         lbl = sub[is_x & (hollow == h)]
         if lbl.size:
-            sublab[n_col + n_vm:][vx_hollow == h] = np.bincount(lbl - lbl.min()).argmax() + lbl.min()
+            usual = np.bincount(lbl - lbl.min()).argmax() + lbl.min()
+            sublab[n_col + n_vm:][vx_hollow == h] = usual
     is_m_row = site == "metal"
     is_x_row = site == "chalcogen"
 
@@ -654,7 +667,8 @@ def hexagonal_descriptors(
         "site": site, "hollow": hol, "sublattice": sublab,
         "column_index": np.r_[np.arange(n_col), np.full(n_vm + n_vx, -1)].astype(np.int64),
         "cell_i": cidx[:, 0], "cell_j": cidx[:, 1],
-        "intensity": intensity, "amplitude": amplitude, "coordination": coordination, "nn_distance": nn_distance,
+        "intensity": intensity, "amplitude": amplitude, "coordination": coordination,
+        "nn_distance": nn_distance,
         "exx": exx, "eyy": eyy, "exy": exy, "rotation": rot, "psi3": psi3, "psi6": psi6,
         "dopant_z": dz, "defect": defect.astype(object), "phase": phase,
         "edge": edge_row, "flag": flag,
