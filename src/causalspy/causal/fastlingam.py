@@ -114,10 +114,23 @@ def causal_order(X: np.ndarray) -> list[int]:
     return order
 
 
+def _adaptive_lasso(X: np.ndarray, predictors: list[int], target: int) -> np.ndarray:
+    """causal-learn's ``predict_adaptive_lasso``: OLS weights (here by ``lstsq``, the same
+    fit without scikit-learn's per-call overhead), then ``LassoLarsIC(criterion="bic")``."""
+    from sklearn.linear_model import LassoLarsIC
+
+    Z = X[:, predictors]
+    y = X[:, target]
+    A = np.column_stack([Z, np.ones(len(Z))])
+    coef = np.linalg.lstsq(A, y, rcond=None)[0][:-1]
+    weight = np.abs(coef)
+    reg = LassoLarsIC(criterion="bic")
+    reg.fit(Z * weight, y)
+    return reg.coef_ * weight
+
+
 def direct_lingam(X: np.ndarray) -> tuple[np.ndarray, list[int]]:
     """DirectLiNGAM: adjacency ``B`` (``B[i, j]`` = effect of j on i) and causal order."""
-    from causallearn.search.FCMBased.lingam.utils import predict_adaptive_lasso
-
     X = np.asarray(X, dtype=np.float64)
     order = causal_order(X)
     p = X.shape[1]
@@ -125,5 +138,5 @@ def direct_lingam(X: np.ndarray) -> tuple[np.ndarray, list[int]]:
     for k in range(1, p):
         target = order[k]
         preds = order[:k]
-        B[target, preds] = predict_adaptive_lasso(X, preds, target)
+        B[target, preds] = _adaptive_lasso(X, preds, target)
     return B, order
