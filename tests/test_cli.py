@@ -74,6 +74,8 @@ def test_demo(tmp_path):
     for name in ["atoms.csv", "atoms.csv.json", "atoms_overlay.png", "summary.txt"]:
         assert (d / name).exists()
     assert "recall 1.0000" in r.stdout
+    assert "structural Hamming distance" in r.stdout
+    assert (d / "report.html").exists() and (d / "graph.json").exists()
 
 
 @pytest.mark.parametrize("case", ["missing", "truncated", "text", "nan", "constant"])
