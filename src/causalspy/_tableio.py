@@ -61,7 +61,13 @@ def load_table(path: str | Path, fmt: str, version: int,
             )
     try:
         kw = {} if int(pd.__version__.split(".")[0]) >= 3 else {"float_precision": "round_trip"}
-        table = pd.read_csv(path, dtype=_read_dtypes(side.get("dtypes")), **kw)
+        dtypes = side.get("dtypes")
+        if dtypes:
+            # empty cells are NaN in numeric columns but empty strings in text columns
+            kw.update(keep_default_na=False,
+                      na_values={c: ["", "NaN", "nan"] for c, v in dtypes.items()
+                                 if v.startswith(("int", "float"))})
+        table = pd.read_csv(path, dtype=_read_dtypes(dtypes), **kw)
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as e:
         raise FileReadError(f"Could not read {path} as a {fmt} table: {e}") from e
     missing = [c for c in required if c not in table.columns]

@@ -134,7 +134,9 @@ def _cmd_causal(args) -> int:
         raise FileReadError(f"Could not read {path} as a CSV table: {e}") from e
     columns = [c.strip() for c in args.columns.split(",")] if args.columns else None
     if columns is None:
-        skip = {"x", "y", "x_cal", "y_cal", "cell_i", "cell_j", "flag", "edge", "p_angle"}
+        from causalspy.descriptors.result import INDEX_COLUMNS
+
+        skip = set(INDEX_COLUMNS) | {"p_angle"}
         columns = [c for c in df.columns if c not in skip and not c.endswith("_cal")
                    and pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])]
     prior = Prior.parse(args.tiers, args.forbid, args.require)

@@ -16,7 +16,8 @@ The generators: :func:`square_lattice`, one species on a square lattice
 (the position-precision benchmark); :func:`perovskite`, ABO3 along [001]
 with polar B-site displacements, ferroelectric domains and A-site
 composition disorder, in HAADF or ABF contrast; :func:`hexagonal`, a 2H
-MoS2-like monolayer with substitutional dopants and vacancies.
+MoS2-like monolayer with substitutional dopants and vacancies, optionally with
+1T regions (``phase="mixed"``).
 :func:`render_columns` renders any set of columns with the same model.
 """
 

@@ -15,7 +15,7 @@ FORMAT_VERSION = 1
 
 #: Columns that locate a row and are not descriptors themselves.
 INDEX_COLUMNS = ("x", "y", "x_cal", "y_cal", "cell_i", "cell_j", "flag", "edge", "site",
-                 "column_index", "sublattice")
+                 "column_index", "sublattice", "hollow")
 
 
 class Descriptors:
@@ -56,8 +56,17 @@ class Descriptors:
     # ------------------------------------------------------------------ access
     @property
     def names(self) -> list[str]:
-        """Descriptor columns (everything but position, index and flag columns)."""
-        return [c for c in self._table.columns if c not in INDEX_COLUMNS]
+        """Numeric descriptor columns (not positions, indices, flags or labels)."""
+        t = self._table
+        return [c for c in t.columns if c not in INDEX_COLUMNS
+                and pd.api.types.is_numeric_dtype(t[c]) and not pd.api.types.is_bool_dtype(t[c])]
+
+    @property
+    def labels(self) -> list[str]:
+        """Categorical descriptor columns (e.g. ``phase``, ``defect``)."""
+        t = self._table
+        return [c for c in t.columns if c not in INDEX_COLUMNS and c not in self.names
+                and not pd.api.types.is_bool_dtype(t[c])]
 
     def to_dataframe(self, flagged: bool = True) -> pd.DataFrame:
         """The table as a new DataFrame; ``flagged=False`` leaves out flagged rows."""
@@ -110,6 +119,18 @@ class Descriptors:
             ax.imshow(np.asarray(img, float), cmap="gray", interpolation="nearest")
         t = self._table
         ok = ~t["flag"].to_numpy(bool) if "flag" in t else np.ones(len(t), bool)
+        if not pd.api.types.is_numeric_dtype(t[name]) or pd.api.types.is_bool_dtype(t[name]):
+            # a categorical descriptor (phase, defect): one colour per category
+            cats = sorted(map(str, pd.unique(t[name].astype(str))))
+            pal = plt.get_cmap("tab10")
+            for k, cat in enumerate(cats):
+                m = (t[name].astype(str) == cat).to_numpy()
+                ax.scatter(t["x"][m], t["y"][m], s=markersize, color=pal(k % 10), label=cat)
+            ax.legend(loc="upper right", fontsize="small", title=name)
+            ax.set_title(name)
+            ax.set_xlabel("x (px)")
+            ax.set_ylabel("y (px)")
+            return ax
         v = t[name].to_numpy(float)
         if symmetric is None:
             symmetric = bool(np.nanmin(v[ok], initial=0) < 0 < np.nanmax(v[ok], initial=0))
