@@ -106,7 +106,7 @@ fig, ax = plt.subplots(figsize=(7, 4))
 z = found["dopant_z"].to_numpy()
 sub = true["sublattice"].to_numpy()
 rng = np.random.default_rng(0)
-for label, site in ((0, "metal"), (1, "chalcogen")):
+for label, _site in ((0, "metal"), (1, "chalcogen")):
     on = sub == label
     jitter = label + rng.uniform(-0.15, 0.15, on.sum())
     ax.scatter(jitter[~is_true_dopant[on]], z[on][~is_true_dopant[on]], s=8, color="0.5")

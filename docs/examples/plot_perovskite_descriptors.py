@@ -22,7 +22,7 @@ print(cells)
 # Maps of the polarization proxy (the B displacement from the centroid of its
 # four A neighbours) and of the strain against the global reference lattice.
 fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
-for ax, name in zip(axes, ["dx_cal", "dy_cal", "exx"]):
+for ax, name in zip(axes, ["dx_cal", "dy_cal", "exx"], strict=True):
     cells.plot(name, ax=ax)
 fig.tight_layout()
 
