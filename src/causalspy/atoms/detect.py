@@ -224,6 +224,22 @@ def filter_noise_gain(scale: float) -> float:
     return float(1.0 / (2.0 * np.sqrt(np.pi) * scale))
 
 
+def check_separation(separation: float, shape: tuple[int, ...]) -> None:
+    """Raise a clear error for a separation no column lattice in this image can have."""
+    if not np.isfinite(separation) or separation <= 0:
+        raise InvalidParameterError(f"separation must be a positive number of pixels; got {separation}.")
+    if separation < 2:
+        raise InvalidParameterError(
+            f"separation={separation:g} px is below 2 px: columns cannot be resolved. "
+            "Give the column spacing in pixels (not in calibrated units)."
+        )
+    if separation * 2 > max(shape):
+        raise InvalidParameterError(
+            f"separation={separation:g} px is impossible for a {shape[0]}x{shape[1]} "
+            "image (at least two spacings must fit). Give the spacing in pixels."
+        )
+
+
 def detect_columns(
     image: np.ndarray,
     separation: float,
@@ -271,18 +287,7 @@ def detect_columns(
     Gaussian, this has no negative side lobes, so a weak column next to
     bright ones (B sites, chalcogen sites) keeps its full contrast.
     """
-    if not np.isfinite(separation) or separation <= 0:
-        raise InvalidParameterError(f"separation must be a positive number of pixels; got {separation}.")
-    if separation < 2:
-        raise InvalidParameterError(
-            f"separation={separation:g} px is below 2 px: columns cannot be resolved. "
-            "Give the column spacing in pixels (not in calibrated units)."
-        )
-    if separation * 2 > max(image.shape):
-        raise InvalidParameterError(
-            f"separation={separation:g} px is impossible for a {image.shape[0]}x{image.shape[1]} "
-            "image (at least two spacings must fit). Give the spacing in pixels."
-        )
+    check_separation(separation, image.shape)
     scale = float(scale) if scale else max(0.8, separation / 6.0)
     sm = column_filter(image, scale)
     prom = sm - local_floor(sm, separation)

@@ -21,6 +21,7 @@ from scipy.spatial import cKDTree
 from causalspy._version import __version__
 from causalspy.atoms._input import ImageInput, as_image_input, check_image
 from causalspy.atoms.detect import (
+    check_separation,
     column_filter,
     columns_are_dark,
     detect_columns,
@@ -241,16 +242,7 @@ def _global_settings(crop, separation, invert, threshold, nsigma, sigma, noise, 
     if separation is None:
         separation = estimate_separation(work)
     separation = float(separation)
-    if separation < 2:
-        raise InvalidParameterError(
-            f"separation={separation:g} px is below 2 px: columns cannot be resolved. "
-            "Give the column spacing in pixels (not in calibrated units)."
-        )
-    if separation * 2 > max(crop.shape):
-        raise InvalidParameterError(
-            f"separation={separation:g} px is impossible for a {crop.shape[0]}x{crop.shape[1]} "
-            "image: at least two spacings must fit. Give the spacing in pixels."
-        )
+    check_separation(separation, crop.shape)
     scale = max(0.8, separation / 6.0)
     noise_px = estimate_noise(work)
     if noise_px <= 0:
