@@ -359,6 +359,10 @@ def _parser() -> argparse.ArgumentParser:
     _add_atoms_options(an)
     an.set_defaults(func=_cmd_analyze)
 
+    from causalspy.laws.cli import add_laws_parser
+
+    add_laws_parser(sub)
+
     d = sub.add_parser("demo", help="run the main job on built-in sample data")
     d.add_argument("--out", required=True, help="output directory")
     d.set_defaults(func=_cmd_demo)
