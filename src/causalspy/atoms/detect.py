@@ -195,13 +195,22 @@ def estimate_noise(image: np.ndarray) -> float:
 def columns_are_dark(image: np.ndarray) -> bool:
     """Guess whether columns are dark on a bright background (ABF/BF).
 
-    Bright columns on a dark background give a right-skewed intensity
-    histogram (few bright pixels), dark columns a left-skewed one.
+    Columns are sharp extrema and the space between them is a shallow valley
+    (or ridge): compare the curvature of the smoothed image at its local
+    maxima with that at its local minima. The sharper kind are the columns.
+    This holds for dense lattices too, where the intensity histogram is
+    nearly symmetric and its skewness says nothing.
     """
-    crop = ndi.gaussian_filter(_central_crop(image), 1.0)
-    v = crop.ravel() - crop.mean()
-    m3 = float(np.mean(v**3))
-    return m3 < 0
+    crop = ndi.gaussian_filter(_central_crop(image), 1.5)
+    lap = ndi.laplace(crop)
+    maxima = peak_local_max(crop, min_distance=3, num_peaks=2000, exclude_border=2)
+    minima = peak_local_max(-crop, min_distance=3, num_peaks=2000, exclude_border=2)
+    if len(maxima) < 3 or len(minima) < 3:
+        v = crop.ravel() - crop.mean()
+        return float(np.mean(v**3)) < 0
+    sharp_max = float(np.median(-lap[maxima[:, 0], maxima[:, 1]]))
+    sharp_min = float(np.median(lap[minima[:, 0], minima[:, 1]]))
+    return sharp_min > sharp_max
 
 
 def column_filter(image: np.ndarray, scale: float) -> np.ndarray:

@@ -255,6 +255,98 @@ def refine_gaussian(
     estimate; position errors are :math:`\\sqrt{(J^T W J)^{-1}}`, the
     Cramér-Rao bound evaluated at the fit.
     """
+    fit = _refine_gaussian_once(image, x, y, sigma, radius=radius, noise=noise,
+                                max_iter=max_iter, tol=tol, max_shift=max_shift,
+                                parallel=parallel)
+    moved = np.hypot(fit.x - np.asarray(x, float), fit.y - np.asarray(y, float))
+    if moved.size and np.any(moved[fit.ok] > 0.5):
+        # columns that started far from their optimum are fitted again from where they
+        # arrived, with windows, Voronoi cells, widths and damping set afresh: the
+        # answer must not depend on where the fit started
+        if max_shift is None:
+            max_shift = max(1.0, 1.5 * float(np.median(np.broadcast_to(sigma, moved.shape))))
+        left = max(0.0, max_shift)
+        again = _refine_gaussian_once(
+            image, np.where(fit.ok, fit.x, x), np.where(fit.ok, fit.y, y),
+            sigma, radius=fit.radius, noise=noise,
+            max_iter=max_iter, tol=tol, max_shift=left, parallel=parallel)
+        keep = again.ok | ~fit.ok
+        fit = _merge_fits(fit, again, keep)
+    return fit
+
+
+def _merge_fits(a: GaussianFit, b: GaussianFit, use_b: np.ndarray) -> GaussianFit:
+    """Per column: ``b`` where ``use_b`` else ``a``."""
+    out = {}
+    for f in a.__dataclass_fields__:
+        va, vb = getattr(a, f), getattr(b, f)
+        if isinstance(va, np.ndarray) and va.shape[:1] == use_b.shape:
+            m = use_b.reshape((-1,) + (1,) * (va.ndim - 1))
+            out[f] = np.where(m, vb, va)
+        else:
+            out[f] = vb
+    out["iterations"] = a.iterations + b.iterations
+    return GaussianFit(**out)
+
+
+def _refine_gaussian_once(
+    image: np.ndarray,
+    x: np.ndarray,
+    y: np.ndarray,
+    sigma: float | np.ndarray,
+    *,
+    radius: float | None = None,
+    noise: NoiseModel | str = "auto",
+    max_iter: int = 30,
+    tol: float = 0.05,
+    max_shift: float | None = None,
+    parallel: bool = True,
+) -> GaussianFit:
+    """Fit every column with a 2D elliptical Gaussian, jointly with its neighbours.
+
+    Parameters
+    ----------
+    image : (M, N) float array
+        Image with bright columns.
+    x, y : (n,) arrays
+        Starting positions (px; x = column index, y = row index).
+    sigma : float or (n,) array
+        Starting column width (px).
+    radius : float, optional
+        Radius of the circular fitting window (px); default ``3.5 * sigma``,
+        which keeps 98 % of a Gaussian's position information.
+    noise : NoiseModel, "auto" or "poisson"
+        Pixel noise model. "auto" fits ``var = alpha + beta * mu`` to the
+        (leverage-corrected) residuals of a first, unweighted pass;
+        "poisson" assumes the data are counts.
+    max_iter, tol : int, float
+        Stop when every column moves less than ``tol`` times its own
+        position error, or after ``max_iter`` iterations.
+    max_shift : float, optional
+        A column whose fit wanders further than this from its start (px)
+        is marked not ``ok`` and keeps its starting position.
+    parallel : bool
+        Use all cores (set False inside Dask tasks).
+
+    Returns
+    -------
+    GaussianFit
+
+    Notes
+    -----
+    Model for the pixels of column :math:`i`:
+
+    .. math:: \\mu_i(\\mathbf r) = A_i \\exp\\left[-\\tfrac12 (\\mathbf r-\\mathbf r_i)^T
+              Q_i (\\mathbf r-\\mathbf r_i)\\right] + b_i + \\sum_{j\\neq i} A_j G_j(\\mathbf r)
+
+    with :math:`Q_i` the inverse covariance of the column shape. Columns are
+    updated together (block Jacobi): each step sees the current model of
+    all other columns, so overlapping neighbours do not bias positions.
+    The fit maximises the (quasi-)likelihood by Fisher scoring, whose fixed
+    point for ``var = beta * mu`` is the Poisson maximum-likelihood
+    estimate; position errors are :math:`\\sqrt{(J^T W J)^{-1}}`, the
+    Cramér-Rao bound evaluated at the fit.
+    """
     from causalspy.atoms import _kernels as kn
 
     image = np.ascontiguousarray(image, dtype=np.float64)
@@ -356,7 +448,9 @@ def refine_gaussian(
             own_model(np.ascontiguousarray(p[damp]), cx[damp], cy[damp], *rows, h, w, sub_own)
             own[damp] = sub_own
         last_step = p - p_before
-        moved = np.hypot(p[:, _X] - prev[:, 0], p[:, _Y] - prev[:, 1])
+        # convergence is judged on the full (undamped) step: a damped step is small
+        # without the column being at its optimum
+        moved = np.hypot(step[:, _X], step[:, _Y])
         if _DEBUG:
             print("iter", it, "active", int(active.sum()), "max moved", float(moved.max()), "median moved", float(np.median(moved)), "lam med", float(np.median(lam)), "acc", acc.mean())
         # converged: an accepted step smaller than the tolerance, or no better point nearby
@@ -367,11 +461,40 @@ def refine_gaussian(
             ok[bad] = False
             conv[bad] = True
             own_model(p, cx, cy, *rows, h, w, own)
+        # windows and Voronoi cells follow the columns: a column that moved well away
+        # from its window centre gets a re-centred window (otherwise the result would
+        # depend on where the fit started)
+        if it > fixed:
+            nx_ = np.rint(p[:, _X]).astype(np.int64)
+            ny_ = np.rint(p[:, _Y]).astype(np.int64)
+            # with hysteresis (0.75 px), so a column near a pixel edge does not flip
+            # between two windows
+            shift = ((np.abs(p[:, _X] - cx) > 0.75) | (np.abs(p[:, _Y] - cy) > 0.75)) & ok
+            if shift.any():
+                cx = np.where(shift, nx_, cx)
+                cy = np.where(shift, ny_, cy)
+                owner = _voronoi_owner(image.shape, p[:, _X], p[:, _Y], cx, cy, win)
+                sub_own = np.zeros((int(shift.sum()), own.shape[1]))
+                own_model(np.ascontiguousarray(p[shift]), cx[shift], cy[shift], *rows, h, w,
+                          sub_own)
+                own[shift] = sub_own
+                conv[shift] = False
         if it > warm and conv.all():
             break
 
     own_model(p, cx, cy, *rows, h, w, own)
     kn.scatter(full, own, cx, cy, *rows)
+    # a fit that collapsed (a width beyond half the window: the Gaussian has become
+    # background) is not a column fit: keep the start position and say so
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lam_min = 0.5 * (p[:, _QA] + p[:, _QC]) - np.sqrt(
+            0.25 * (p[:, _QA] - p[:, _QC]) ** 2 + p[:, _QB] ** 2)
+        collapsed = ok & ~(lam_min > 1.0 / (0.5 * radius) ** 2)
+    if collapsed.any():
+        p[collapsed] = start[collapsed]
+        ok[collapsed] = False
+        own_model(p, cx, cy, *rows, h, w, own)
+        kn.scatter(full, own, cx, cy, *rows)
     C, chi2 = _covariance(image, owner, full, p, cx, cy, win.rows_inner, nm, hessian)
     qa, qb, qc, A = p[:, _QA], p[:, _QB], p[:, _QC], p[:, _A]
     det = np.maximum(qa * qc - qb * qb, 1e-300)
