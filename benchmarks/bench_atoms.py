@@ -14,13 +14,24 @@ c. Error calibration: std of (actual error / reported error) per axis.
 d. Detection recall and precision of ``causalspy.find_atoms``.
 
 Starting positions for (a)-(c): the true positions plus a Gaussian offset of
-0.5 px per axis (fixed seed), rounded to whole pixels, i.e. integer-pixel
-starts about as far off as a peak finder's. Both tools get the same array.
+0.5 px per axis (fixed seed), rounded to whole pixels (RMS start error about
+0.8 px, a little worse than an integer peak finder's). Both tools get the same
+array.
+
+Timings are ratios measured in the same process; causalspy is timed in several
+runs before and after the Atomap run, with all threads and with one numba thread
+(whose CPU time gives a per-core ratio that load hardly changes). The CPU/wall
+column shows whether the parallel kernels really ran in parallel.
 
 Run::
 
     .venv/bin/python benchmarks/bench_atoms.py            # full run (a few minutes)
     .venv/bin/python benchmarks/bench_atoms.py --quick    # smoke run (small images)
+
+On a shared machine, give the run its own session and a larger scheduling share::
+
+    setsid bash -c 'echo -15 > /proc/$$/autogroup; exec nice -n -15 \
+        .venv/bin/python benchmarks/bench_atoms.py'
 """
 
 from __future__ import annotations
@@ -36,6 +47,8 @@ import warnings
 
 import numpy as np
 from scipy.special import erfc
+
+from _common import src_state
 
 SIGMA = 3.5
 SPACING = 18.0
@@ -162,29 +175,44 @@ def atomap_refine(am, image, x0, y0, method):
     """Run one Atomap refinement; returns (x, y, seconds). Neighbour search is not timed."""
     sub = am.Sublattice(np.column_stack([x0, y0]), image)
     sub.find_nearest_neighbors()
+    c0 = os.times()
     t0 = time.perf_counter()
     if method == "gaussian":
         sub.refine_atom_positions_using_2d_gaussian(show_progressbar=False)
     else:
         sub.refine_atom_positions_using_center_of_mass(show_progressbar=False)
     sec = time.perf_counter() - t0
+    c1 = os.times()
+    atomap_refine.cpu = c1.user + c1.system - c0.user - c0.system
     return np.asarray(sub.x_position, float), np.asarray(sub.y_position, float), sec
 
 
-def time_cs(image, x0, y0, sigma, repeats, parallel=True):
+def time_cs(image, x0, y0, sigma, repeats, parallel=True, threads=None):
+    """Wall and CPU seconds of ``repeats`` calls of refine_gaussian.
+
+    ``threads=1`` runs the numba kernels on one thread (``numba.set_num_threads``):
+    its CPU time is a per-core cost that a busy machine hardly changes.
+    """
+    import numba
+
     from causalspy.atoms import refine_gaussian
 
-    ts = []
+    ts, cpu = [], []
     fit = None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fit = refine_gaussian(image, x0, y0, sigma, parallel=parallel)
-        ts.append(time.perf_counter() - t0)
-    return float(np.median(ts)), fit
-
-
-def fmt(v, nd=3):
-    return "n/a" if v is None or not np.isfinite(v) else f"{v:.{nd}f}"
+    n0 = numba.get_num_threads()
+    if threads:
+        numba.set_num_threads(threads)
+    try:
+        for _ in range(repeats):
+            c0 = os.times()
+            t0 = time.perf_counter()
+            fit = refine_gaussian(image, x0, y0, sigma, parallel=parallel)
+            ts.append(time.perf_counter() - t0)
+            c1 = os.times()
+            cpu.append(c1.user + c1.system - c0.user - c0.system)
+    finally:
+        numba.set_num_threads(n0)
+    return ts, cpu, fit
 
 
 # ----------------------------------------------------------------------------- main
@@ -221,6 +249,8 @@ def main(argv=None):
           f"jitter {JITTER} px, Poisson noise, background 0; seeds {seeds}")
     print(f"starts: true position + N(0, {START_OFFSET} px) per axis (seed {START_SEED}), "
           "rounded to whole pixels; the same array for both tools")
+    commit, src_hash = src_state()
+    print(f"source: git {commit}; benchmarked sources sha256 {src_hash}")
 
     # warm-up: numba compilation (or cache load) of both kernel variants
     _, wimg, wt = make_image((90, 90), 1e4, 99)
@@ -239,17 +269,35 @@ def main(argv=None):
             x0, y0 = starts(tx, ty)
             inner = interior_mask(t, shape)
             r = {"tx": tx, "ty": ty, "inner": inner, "n": tx.size}
-            # causalspy Gaussian (timed on seed 0 only; fit result from the last run)
-            if seed == seeds[0]:
-                t_cs, fit = time_cs(img, x0, y0, SIGMA, repeats)
-                t_cs1, _ = time_cs(img, x0, y0, SIGMA, repeats, parallel=False)
-                t_cs30, _ = time_cs(img, x0, y0, 3.0, repeats)
+            # causalspy Gaussian, timed on the first seed only. The machine may be
+            # shared, so half of the runs are made before and half after the Atomap run
+            # and the median of all is used (both tools see similar load).
+            timed = seed == seeds[0]
+            if timed:
+                load0 = os.getloadavg()[0]
                 fa = find_atoms(s, refine="none")
                 sig_est = float(fa.metadata["parameters"]["sigma_start"])
-                t_cse, _ = time_cs(img, x0, y0, sig_est, repeats)
-            else:
-                fit = refine_gaussian(img, x0, y0, SIGMA)
+                cs_runs = {}
+
+                def run_cs(cs_runs=cs_runs, img=img, x0=x0, y0=y0, sig_est=sig_est):
+                    for key, sg, par, nth in (("t_cs", SIGMA, True, None),
+                                              ("t_cs1", SIGMA, False, None),
+                                              ("t_cst1", SIGMA, True, 1),
+                                              ("t_cs30", 3.0, True, None),
+                                              ("t_cse", sig_est, True, None)):
+                        ts, cpu, f = time_cs(img, x0, y0, sg, (repeats + 1) // 2, parallel=par,
+                                             threads=nth)
+                        cs_runs.setdefault(key, []).extend(ts)
+                        cs_runs.setdefault(key + "_cpu", []).extend(cpu)
+                        cs_runs[key + "_it"] = f.iterations
+
+                run_cs()
+            fit = refine_gaussian(img, x0, y0, SIGMA)
             r["cs_gauss"] = (fit.x, fit.y, fit.x_err, fit.y_err, fit.ok)
+            # a second pass started from the first pass's result (windows re-centred)
+            fit2 = refine_gaussian(img, fit.x, fit.y, SIGMA)
+            r["cs_gauss2"] = (fit2.x, fit2.y, fit2.x_err, fit2.y_err, fit2.ok)
+            r["cs_gauss_sigma"] = fit.sigma
             # causalspy CoM, errors propagated with the Gaussian fit's noise model
             c = refine_com(img, x0, y0, SIGMA, noise=fit.noise)
             ok = np.isfinite(c["x"]) & np.isfinite(c["y"])
@@ -271,41 +319,73 @@ def main(argv=None):
                 r[key] = (xs, ys, xe, ye, np.isfinite(xs))
             # Atomap
             ax, ay, t_am = atomap_refine(am, img, x0, y0, "gaussian")
+            cpu_am = atomap_refine.cpu
+            if timed:
+                run_cs()
             r["am_gauss"] = (ax, ay, None, None, np.isfinite(ax))
             if not args.no_atomap_com:
                 cx, cy, t_amc = atomap_refine(am, img, x0, y0, "com")
                 r["am_com"] = (cx, cy, None, None, np.isfinite(cx))
             r["crb"] = exact_crb(shape, tx, ty, dose)
             res[(dose, seed)] = r
-            if seed == seeds[0]:
-                timing.append(dict(dose=dose, n=tx.size, t_am=t_am, t_cs=t_cs, t_cs1=t_cs1,
-                                   t_cs30=t_cs30, t_cse=t_cse, sig_est=sig_est,
-                                   t_amc=None if args.no_atomap_com else t_amc))
+            if timed:
+                tm = {k: float(np.median(v)) for k, v in cs_runs.items()}
+                for k in ("t_cs", "t_cs1", "t_cst1", "t_cs30", "t_cse"):
+                    tm[k + "_cpu"] = float(np.sum(cs_runs[k + "_cpu"]) / np.sum(cs_runs[k]))
+                tm["t_cs_min_cpu"] = tm["t_cs_cpu"]
+                tm["t_cs_min_it"] = tm["t_cs_it"]
+                tm.update(dose=dose, n=tx.size, t_am=t_am, t_am_cpu=cpu_am / t_am,
+                          sig_est=sig_est,
+                          t_cs_min=float(np.min(cs_runs["t_cs"])), nrep=len(cs_runs["t_cs"]),
+                          load=(load0, os.getloadavg()[0]),
+                          t_amc=None if args.no_atomap_com else t_amc)
+                timing.append(tm)
             print(f"  done: {dose:g} counts, seed {seed} (Atomap Gaussian {t_am:.1f} s)",
                   flush=True)
 
     # ---------------------------------------------------------------- (a) throughput
     rows = []
     for tm in timing:
-        n = tm["n"]
-        rows.append([f"{tm['dose']:g}", n, f"Atomap 2D Gaussian (1 run)", f"{tm['t_am']:.2f}",
-                     f"{n / tm['t_am']:.0f}", "1"])
-        for label, key in ((f"causalspy refine_gaussian, sigma0={SIGMA}", "t_cs"),
-                           (f"  same, parallel=False (1 thread)", "t_cs1"),
-                           ("  same, sigma0=3.0", "t_cs30"),
-                           (f"  same, sigma0={tm['sig_est']:.2f} (find_atoms' own estimate)",
+        n, d = tm["n"], f"{tm['dose']:g}"
+        rows.append([d, n, "Atomap 2D Gaussian (1 run)", f"{tm['t_am']:.2f} s",
+                     f"{n / tm['t_am']:.0f}", "1x", f"{tm['t_am_cpu']:.2f}", ""])
+        for label, key in ((f"causalspy refine_gaussian, sigma0={SIGMA} (median)", "t_cs"),
+                           (f"causalspy refine_gaussian, sigma0={SIGMA} (fastest run)",
+                            "t_cs_min"),
+                           ("  same, parallel=False (median)", "t_cs1"),
+                           ("  same, numba.set_num_threads(1) (median)", "t_cst1"),
+                           ("  same, sigma0=3.0 (median)", "t_cs30"),
+                           (f"  same, sigma0={tm['sig_est']:.2f} = find_atoms' estimate (median)",
                             "t_cse")):
-            rows.append([f"{tm['dose']:g}", n, label, f"{tm[key] * 1e3:.1f} ms",
-                         f"{n / tm[key]:.0f}", f"{tm['t_am'] / tm[key]:.0f}x"])
+            rows.append([d, n, label, f"{tm[key] * 1e3:.1f} ms", f"{n / tm[key]:.0f}",
+                         f"{tm['t_am'] / tm[key]:.0f}x", f"{tm[key + '_cpu']:.2f}",
+                         int(tm[key + "_it"])])
         if tm["t_amc"] is not None:
-            rows.append([f"{tm['dose']:g}", n, "(Atomap centre of mass, 1 run)",
-                         f"{tm['t_amc']:.2f}", f"{n / tm['t_amc']:.0f}", ""])
-    table(["counts", "columns", "method", "time (s)", "columns/s", "speed-up vs Atomap"], rows,
-          f"(a) 2D-Gaussian refinement throughput (causalspy: median of {repeats} runs after "
-          "warm-up; Atomap: one run; target >= 300x)")
+            rows.append([d, n, "(Atomap centre of mass, 1 run)", f"{tm['t_amc']:.2f} s",
+                         f"{n / tm['t_amc']:.0f}", "", "", ""])
+    table(["counts", "columns", "method", "time", "columns/s", "speed-up vs Atomap",
+           "CPU/wall", "iterations"], rows,
+          f"(a) 2D-Gaussian refinement throughput, first seed (causalspy: median of "
+          f"{timing[0]['nrep']} runs after warm-up, half before and half after the Atomap run; "
+          "Atomap: one run); target >= 300x")
+    print("load average (1 min) before/after each timing block: "
+          + ", ".join(f"{tm['dose']:g} counts {tm['load'][0]:.2f}/{tm['load'][1]:.2f}"
+                      for tm in timing))
+    print("CPU/wall = process CPU time / wall time (about 1 for one thread, up to the number "
+          "of cores for parallel kernels).")
+    for tm in timing:
+        ncpu = os.cpu_count() or 1
+        if ncpu > 1 and tm["t_cs1_cpu"] > 1.3:
+            print(f"  NOTE ({tm['dose']:g} counts): parallel=False used {tm['t_cs1_cpu']:.2f} "
+                  "CPUs: the serial kernels are running multi-threaded.")
+        if ncpu > 1 and tm["t_cs_cpu"] < 1.2:
+            print(f"  NOTE ({tm['dose']:g} counts): parallel=True used only {tm['t_cs_cpu']:.2f} "
+                  "CPUs: the parallel kernels are running on one thread.")
 
     # ---------------------------------------------------------------- (b) RMS
-    methods = [("cs_gauss", "causalspy refine_gaussian"), ("cs_com", "causalspy refine_com"),
+    methods = [("cs_gauss", "causalspy refine_gaussian"),
+               ("cs_gauss2", "  same, 2nd pass from the 1st pass's result"),
+               ("cs_com", "causalspy refine_com"),
                ("fa_gauss", "causalspy find_atoms(refine='gaussian')"),
                ("fa_com", "causalspy find_atoms(refine='com')"),
                ("am_gauss", "Atomap 2D Gaussian")]
@@ -313,16 +393,18 @@ def main(argv=None):
         methods.append(("am_com", "Atomap centre of mass"))
     rows = []
     summary = {}
+    crb_rad = {}
     for dose in DOSES:
         tb = math.sqrt(2.0) * SIGMA / math.sqrt(dose)
         vx = np.concatenate([res[(dose, s)]["crb"][0][res[(dose, s)]["inner"]] ** 2 for s in seeds])
         vy = np.concatenate([res[(dose, s)]["crb"][1][res[(dose, s)]["inner"]] ** 2 for s in seeds])
         ex = math.sqrt(float(np.mean(vx + vy)))
+        crb_rad[dose] = ex
         n_in = int(sum(res[(dose, s)]["inner"].sum() for s in seeds))
         rows.append([f"{dose:g}", "textbook bound sqrt(2)*sigma/sqrt(N)", n_in, f"{tb:.4f}",
-                     "1.000", f"{tb / ex:.3f}", "", ""])
+                     "1.000", f"{tb / ex:.3f}", "", "", ""])
         rows.append([f"{dose:g}", "exact Cramér–Rao bound of the image", n_in, f"{ex:.4f}",
-                     f"{ex / tb:.3f}", "1.000", "", ""])
+                     f"{ex / tb:.3f}", "1.000", "", "", ""])
         for key, label in methods:
             dxs, dys, nok = [], [], 0
             for s in seeds:
@@ -335,28 +417,34 @@ def main(argv=None):
             dx, dy = np.concatenate(dxs), np.concatenate(dys)
             rms = rms_radial(dx, dy)
             summary[(dose, key)] = (rms / tb, rms / ex)
+            tgt = "<= 1.1" if key in ("cs_gauss", "fa_gauss") else ""
             rows.append([f"{dose:g}", label, dx.size, f"{rms:.4f}", f"{rms / tb:.3f}",
-                         f"{rms / ex:.3f}", f"{np.mean(dx):+.4f}/{np.mean(dy):+.4f}",
+                         f"{rms / ex:.3f}", tgt, f"{np.mean(dx):+.4f}/{np.mean(dy):+.4f}",
                          nok])
     table(["counts", "estimator", "columns", "radial RMS (px)", "/ textbook", "/ exact CRB",
-           "mean dx/dy (px)", "excluded"], rows,
+           "target", "mean dx/dy (px)", "not ok"], rows,
           f"(b) radial position RMS, interior columns only (not truth 'edge', > 3.5 sigma + 1 px "
           f"from the border), {len(seeds)} seed(s) pooled; target causalspy <= 1.1x exact CRB")
     print("Note: the textbook bound sqrt(2)*sigma/sqrt(N) is for one isolated, background-free,\n"
           "unpixelated Gaussian. The exact bound uses the expected image itself: the tails of\n"
           "each column's pixels also carry the neighbours' counts, whose shot noise adds\n"
           "variance without adding position information, and pixel integration blurs the\n"
-          "profile; both make the exact bound larger than the textbook one.")
+          "profile; both make the exact bound larger than the textbook one.\n"
+          "The 1.1x target applies to the Gaussian (maximum-likelihood) fit. refine_com is a\n"
+          "Gaussian-weighted centre of mass whose weight has the column's own width; for an\n"
+          "isolated background-free Gaussian its variance is 16/9 of the bound, an RMS of\n"
+          "4/3 = 1.333x the textbook bound even with perfect pixels, so it cannot reach 1.1x.")
 
     # ---------------------------------------------------------------- (c) calibration
     rows = []
     for dose in DOSES:
         for key, label in (("cs_gauss", "causalspy refine_gaussian"),
+                           ("cs_gauss2", "  same, 2nd pass"),
                            ("cs_com", "causalspy refine_com (noise model of the fit)"),
                            ("cs_com_pois", "causalspy refine_com (Poisson var = counts)"),
                            ("fa_gauss", "causalspy find_atoms(refine='gaussian')"),
                            ("fa_com", "causalspy find_atoms(refine='com')")):
-            zx, zy, ratio = [], [], []
+            zx, zy, ratio, nwild = [], [], [], 0
             for s in seeds:
                 r = res[(dose, s)]
                 if key == "cs_com_pois":
@@ -367,59 +455,95 @@ def main(argv=None):
                 sel = r["inner"] & ok & np.isfinite(xe) & np.isfinite(ye) & (xe > 0) & (ye > 0)
                 zx.append((x[sel] - r["tx"][sel]) / xe[sel])
                 zy.append((y[sel] - r["ty"][sel]) / ye[sel])
-                ratio.append(np.sqrt(xe[sel] ** 2 + ye[sel] ** 2))
+                er = np.sqrt(xe[sel] ** 2 + ye[sel] ** 2)
+                ratio.append(er)
+                nwild += int(np.sum(er > 1.0))
             zx, zy = np.concatenate(zx), np.concatenate(zy)
-            mean_err = float(np.sqrt(np.mean(np.concatenate(ratio) ** 2)))
+            er = np.concatenate(ratio)
+            med_err = float(np.median(er))
             summary[(dose, key, "cal")] = (float(np.std(zx)), float(np.std(zy)))
+            summary[(dose, key, "wild")] = (nwild, float(er.max()))
             rows.append([f"{dose:g}", label, zx.size, f"{np.std(zx):.3f}", f"{np.std(zy):.3f}",
-                         f"{mean_err:.4f}"])
+                         f"{np.mean(zx):+.3f}/{np.mean(zy):+.3f}", f"{med_err:.4f}",
+                         f"{med_err / crb_rad[dose]:.3f}", f"{er.max():.4g}", nwild])
     table(["counts", "estimator", "columns", "std(dx/x_err)", "std(dy/y_err)",
-           "RMS reported radial err (px)"], rows,
+           "mean dx/x_err, dy/y_err", "median reported radial err (px)", "/ exact CRB",
+           "max (px)", "> 1 px"], rows,
           "(c) error calibration, interior columns; target std 0.8-1.25 per axis")
 
     # ---------------------------------------------------------------- (d) detection
     rows = []
-    for spacing in (18.0, 12.0):
-        for dose in DOSES:
-            nf = nt = nm = 0
-            seps = []
-            for s in seeds:
-                sig, _, t = make_image(shape, dose, 100 + s, spacing=spacing)
-                a = find_atoms(sig)
-                seps.append(float(a.metadata["parameters"]["separation"]))
-                pos = a.to_dataframe()[["x", "y"]].to_numpy()
-                m = match_columns(pos, t[["x", "y"]].to_numpy(), 0.3 * spacing)
-                nf += m.n_found
-                nt += m.n_true
-                nm += len(m.true_index)
-            target = 99.9 if dose >= 1e4 else 99.0
-            rec, prec = 100.0 * nm / nt, 100.0 * nm / nf
+    det_shape = (540, 540)  # also in --quick: detection is cheap
+    det_cases = [(spacing, dose, det_shape) for spacing in (18.0, 12.0) for dose in DOSES]
+    # a smaller image of the dense lattice as a robustness probe (not part of the targets)
+    det_cases += [(12.0, dose, (270, 270)) for dose in DOSES]
+    for spacing, dose, dshape in det_cases:
+        nf = nt = nm = 0
+        seps, inv = [], []
+        for s in seeds:
+            sig, _, t = make_image(dshape, dose, 100 + s, spacing=spacing)
+            a = find_atoms(sig)
+            seps.append(float(a.metadata["parameters"]["separation"]))
+            inv.append(bool(a.metadata["parameters"]["invert"]))
+            pos = a.to_dataframe()[["x", "y"]].to_numpy()
+            m = match_columns(pos, t[["x", "y"]].to_numpy(), 0.3 * spacing)
+            nf += m.n_found
+            nt += m.n_true
+            nm += len(m.true_index)
+        target = 99.9 if dose >= 1e4 else 99.0
+        rec, prec = 100.0 * nm / nt, 100.0 * nm / nf
+        probe = dshape != det_shape
+        if not probe:
             summary[(spacing, dose, "det")] = (rec, prec)
-            rows.append([f"{spacing:g}", f"{dose:g}", nt, nf, nm, nt - nm, nf - nm,
-                         f"{rec:.2f}", f"{prec:.2f}", f">= {target}",
-                         f"{min(seps):.2f}-{max(seps):.2f}"])
-    table(["spacing (px)", "counts", "true", "found", "matched", "missed", "false pos.",
-           "recall %", "precision %", "target %", "est. separation (px)"], rows,
-          f"(d) detection by find_atoms (defaults, separation estimated), {size}x{size} px, "
-          f"sigma {SIGMA} px, seeds {[100 + s for s in seeds]}, all columns incl. edges, "
+        else:
+            summary[(spacing, dose, "probe")] = (rec, prec, dshape, sum(inv))
+        rows.append([f"{dshape[0]}x{dshape[1]}", f"{spacing:g}", f"{dose:g}", nt, nf, nm,
+                     nt - nm, nf - nm, f"{rec:.2f}", f"{prec:.2f}",
+                     "(probe)" if probe else f">= {target}",
+                     f"{min(seps):.2f}-{max(seps):.2f}", f"{sum(inv)}/{len(inv)}"])
+    table(["image", "spacing (px)", "counts", "true", "found", "matched", "missed",
+           "false pos.", "recall %", "precision %", "target %", "est. separation (px)",
+           "inverted"], rows,
+          f"(d) detection by find_atoms (defaults: separation and invert estimated), sigma "
+          f"{SIGMA} px, seeds {[100 + s for s in seeds]} pooled, all columns incl. edges, "
           "match tolerance 0.3 x spacing")
 
     # ---------------------------------------------------------------- verdict
+    if src_state()[1] != src_hash:
+        print("\nWARNING: the benchmarked causalspy sources changed during this run; rerun it.")
     print("\nTargets")
     for tm in timing:
         ratio = tm["t_am"] / tm["t_cs"]
-        print(f"  throughput ratio at {tm['dose']:g} counts: {ratio:.0f}x "
-              f"(target >= 300x) {'OK' if ratio >= 300 else 'MISSED'}")
+        cratio = tm["t_am"] * tm["t_am_cpu"] / (tm["t_cst1"] * tm["t_cst1_cpu"])
+        print(f"  throughput ratio at {tm['dose']:g} counts: {ratio:.0f}x wall time "
+              f"(target >= 300x) {'OK' if ratio >= 300 else 'MISSED'}; per core (CPU time, "
+              f"causalspy on 1 thread): {cratio:.0f}x")
     for dose in DOSES:
-        for key in ("cs_gauss", "cs_com", "fa_gauss", "fa_com"):
+        for key in ("cs_gauss", "fa_gauss"):
             v = summary[(dose, key)][1]
             print(f"  RMS / exact CRB, {key} at {dose:g} counts: {v:.3f} (target <= 1.1) "
                   f"{'OK' if v <= 1.1 else 'MISSED'}")
+        for key in ("cs_com", "fa_com"):
+            v, w = summary[(dose, key)][1], summary[(dose, key)][0]
+            print(f"  RMS / exact CRB, {key} at {dose:g} counts: {v:.3f} ({w:.3f}x textbook; "
+                  "no target: its asymptotic limit is 1.333x textbook)")
         for key in ("cs_gauss", "cs_com", "fa_gauss", "fa_com"):
             sx, sy = summary[(dose, key, "cal")]
             good = 0.8 <= sx <= 1.25 and 0.8 <= sy <= 1.25
             print(f"  calibration std, {key} at {dose:g} counts: {sx:.3f}/{sy:.3f} "
                   f"(target 0.8-1.25) {'OK' if good else 'MISSED'}")
+            nwild, emax = summary[(dose, key, "wild")]
+            if nwild:
+                print(f"    PROBLEM: {nwild} interior column(s) of {key} at {dose:g} counts report "
+                      f"a radial error above 1 px (largest {emax:.4g} px)")
+    for dose in DOSES:
+        sg = np.concatenate([res[(dose, s)]["cs_gauss_sigma"] for s in seeds])
+        okk = np.concatenate([res[(dose, s)]["cs_gauss"][4] for s in seeds])
+        wide = okk & (sg > 2 * SIGMA)
+        if wide.any():
+            print(f"    PROBLEM: refine_gaussian at {dose:g} counts: {int(wide.sum())} column(s) "
+                  f"flagged ok with a fitted sigma > {2 * SIGMA:g} px (true {SIGMA} px; largest "
+                  f"{sg[wide].max():.1f} px)")
     for spacing in (18.0, 12.0):
         for dose in DOSES:
             rec, prec = summary[(spacing, dose, "det")]
@@ -427,6 +551,12 @@ def main(argv=None):
             good = rec >= target and prec >= target
             print(f"  detection at {spacing:g} px, {dose:g} counts: recall {rec:.2f} %, "
                   f"precision {prec:.2f} % (target >= {target} %) {'OK' if good else 'MISSED'}")
+    for dose in DOSES:
+        rec, prec, dshape, ninv = summary[(12.0, dose, "probe")]
+        if rec < 99 or prec < 99:
+            print(f"  PROBLEM: {dshape[0]}x{dshape[1]} px at 12 px spacing, {dose:g} counts: "
+                  f"recall {rec:.2f} %, precision {prec:.2f} %; invert chosen in {ninv} of "
+                  f"{len(seeds)} images (the columns are bright)")
     return 0
 
 
