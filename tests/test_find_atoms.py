@@ -203,3 +203,20 @@ def test_function_on_array_and_signal_agree(perovskite_sample):
     assert b.calibration["x_units"] == "nm"
     assert b.to_dataframe()["x_cal"].iloc[0] == pytest.approx(
         b.to_dataframe()["x"].iloc[0] * s.axes_manager[0].scale)
+
+
+def test_progress_callback_and_abort(perovskite_sample):
+    s, _ = perovskite_sample
+    calls = []
+    s.find_atoms(progress=lambda done, total: calls.append((done, total)))
+    assert calls[0][0] == 0 and calls[-1][0] == calls[-1][1]
+
+    class Stop(Exception):
+        pass
+
+    def stop(done, total):
+        if done >= 1:
+            raise Stop
+
+    with pytest.raises(Stop):
+        s.find_atoms(progress=stop)

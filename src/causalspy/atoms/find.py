@@ -72,6 +72,7 @@ def find_atoms(
     sublattices: bool = True,
     dopant_threshold: float = 5.0,
     tile: int | None = None,
+    progress=None,
 ) -> Atoms:
     """Find every atomic column in an image and refine its position.
 
@@ -116,6 +117,9 @@ def find_atoms(
     tile : int, optional
         Tile core size (px) for large images; default 1024 for images over
         2048x2048 pixels and for lazy signals.
+    progress : callable, optional
+        Called as ``progress(done, total)`` as the work advances (tiles, or
+        stages of a single image); an exception raised from it aborts the call.
 
     Returns
     -------
@@ -158,15 +162,22 @@ def find_atoms(
     tiled = inp.lazy or (tile is not None) or (shape[0] * shape[1] > TILE_THRESHOLD)
     crop = _central(inp.data, TILE_CORE * 3 // 2)
     check_image(crop)
+    def report(done, total):
+        if progress is not None:
+            progress(done, total)
+
+    report(0, 3)
     settings = _global_settings(crop, separation, invert, threshold, nsigma, sigma, noise, refine)
     if tiled:
         core = int(tile or TILE_CORE)
-        table = _find_tiled(inp, settings, core, shape)
+        table = _find_tiled(inp, settings, core, shape, report)
     else:
+        report(1, 3)
         data = inp.data
         if data is not crop:
             check_image(data)
         table = _find_block(data, settings, parallel=True)
+    report(2, 3)
     if len(table) == 0:
         raise NoColumnsFoundError(
             "No columns found. Check the image shows atomic columns, give separation= (px), "
@@ -221,6 +232,7 @@ def find_atoms(
         if isinstance(settings.noise_model, NoiseModel) else settings.noise_model,
         "notes": notes,
     }
+    report(3, 3)
     keep_image = None if inp.lazy or tiled else inp.data
     return Atoms(table, calibration=inp.calibration, metadata=meta, vacancies=vac,
                  lattice_vectors=vectors, image=keep_image)
@@ -427,7 +439,7 @@ def _process_tile(block, st, core, origin):
     return t
 
 
-def _find_tiled(inp: ImageInput, st: _Settings, core: int, shape) -> pd.DataFrame:
+def _find_tiled(inp: ImageInput, st: _Settings, core: int, shape, report=None) -> pd.DataFrame:
     margin = int(np.ceil(2 * st.separation + st.radius + 4 * st.scale))
     if inp.lazy:
         import dask
@@ -439,12 +451,15 @@ def _find_tiled(inp: ImageInput, st: _Settings, core: int, shape) -> pd.DataFram
         parts = dask.compute(*tasks)
     else:
         parts = []
-        for (by0, by1, bx0, bx1), c in _tiles(shape, core, margin):
+        tiles = list(_tiles(shape, core, margin))
+        for k, ((by0, by1, bx0, bx1), c) in enumerate(tiles):
             block = inp.data[by0:by1, bx0:bx1]
             t = _find_block(block, st, parallel=True, core=c)
             t["x"] += bx0
             t["y"] += by0
             parts.append(t)
+            if report is not None:
+                report(k + 1, len(tiles) + 1)
     parts = [p for p in parts if len(p)]
     return pd.concat(parts, ignore_index=True) if parts else _empty_table()
 

@@ -430,7 +430,6 @@ def _refine_gaussian_once(
         active = ~conv & ok
         if not active.any():
             break
-        prev = p[:, :2].copy()
         p_before = p.copy()
         iterate(image, owner, p[:, _B].copy(), full, own, p, cx, cy, *win.rows_inner, nm.alpha,
                 nm.beta,

@@ -339,7 +339,8 @@ def _effects(df: pd.DataFrame, edges: list[Edge]) -> pd.DataFrame:
 
 
 # ------------------------------------------------------------------ bootstrap
-def _bootstrap(method, df_std, names, prior, alpha, seed, n_restarts, n_boot, n_jobs):
+def _bootstrap(method, df_std, names, prior, alpha, seed, n_restarts, n_boot, n_jobs,
+               progress=None):
     rng = np.random.default_rng(seed)
     n = len(df_std)
     seeds = rng.integers(0, 2**31 - 1, size=n_boot)
@@ -354,7 +355,11 @@ def _bootstrap(method, df_std, names, prior, alpha, seed, n_restarts, n_boot, n_
                                                  int(s % (2**31 - 1)), max(1, n_restarts // 2))]
 
     if n_jobs == 1:
-        results = [one(s) for s in seeds]
+        results = []
+        for k, s in enumerate(seeds):
+            results.append(one(s))
+            if progress is not None:
+                progress(k + 1, n_boot)
     else:
         from joblib import Parallel, delayed
 
@@ -433,6 +438,7 @@ def discover(
     n_restarts: int = 5,
     nuisance: list[str] | None = None,
     n_jobs: int = 1,
+    progress=None,
 ) -> CausalGraph:
     """Learn a causal graph from descriptors.
 
@@ -467,6 +473,9 @@ def discover(
         a warning is raised when they are linked to others.
     n_jobs : int
         Parallel processes for the bootstrap (joblib).
+    progress : callable, optional
+        ``progress(done, total)`` after each bootstrap resample (serial bootstrap);
+        an exception raised from it aborts the call.
 
     Returns
     -------
@@ -505,7 +514,7 @@ def discover(
         with _warnings.catch_warnings():
             _warnings.simplefilter("ignore")
             exact, adj = _bootstrap(method, df_std, names, prior, alpha, seed, n_restarts,
-                                    int(bootstrap), n_jobs)
+                                    int(bootstrap), n_jobs, progress)
         conf, stab = [], []
         for a, b, t, _ in edges:
             key = (a, b, t) if t in ("directed", "partial") else (min(a, b), max(a, b), t)

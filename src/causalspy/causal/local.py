@@ -13,7 +13,7 @@ __all__ = ["local_causal_maps"]
 
 def local_causal_maps(descriptors, edges: list[tuple[str, str]], *, window: int = 8,
                       stride: int = 2, method: str = "lingam", min_samples: int | None = None,
-                      prior=None):
+                      prior=None, progress=None):
     """Strength and direction of chosen edges in sliding windows over the cell grid.
 
     Parameters
@@ -31,6 +31,9 @@ def local_causal_maps(descriptors, edges: list[tuple[str, str]], *, window: int 
         Windows with fewer valid cells are left NaN; default ``10 x variables``.
     prior : Prior, optional
         Prior knowledge applied in every window.
+    progress : callable, optional
+        ``progress(done, total)`` after each window; an exception raised from it
+        aborts the call.
 
     Returns
     -------
@@ -67,8 +70,11 @@ def local_causal_maps(descriptors, edges: list[tuple[str, str]], *, window: int 
     starts_j = np.arange(0, max(nj - window, 0) + 1, stride)
     out = np.full((2 * len(edges), len(starts_j), len(starts_i)), np.nan)
     X = t[names]
+    total = len(starts_j) * len(starts_i)
     for wj, j0 in enumerate(starts_j):
         for wi, i0 in enumerate(starts_i):
+            if progress is not None:
+                progress(wj * len(starts_i) + wi, total)
             sel = (ci >= i0) & (ci < i0 + window) & (cj >= j0) & (cj < j0 + window)
             sub = X[sel].dropna()
             if len(sub) < min_samples:
