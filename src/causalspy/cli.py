@@ -363,6 +363,10 @@ def _parser() -> argparse.ArgumentParser:
 
     add_laws_parser(sub)
 
+    from causalspy.bayes.cli import add_wall_parser
+
+    add_wall_parser(sub)
+
     d = sub.add_parser("demo", help="run the main job on built-in sample data")
     d.add_argument("--out", required=True, help="output directory")
     d.set_defaults(func=_cmd_demo)

@@ -73,10 +73,18 @@ def _pad_length(n: int) -> int:
 
 def _sampler(model: Model, priors: dict[str, PriorSpec], chains, warmup, draws, target_accept,
              npad):
+    """A cached ``run(seed, model_args) -> (samples, extra)`` for this model and settings.
+
+    NumPyro's ``MCMC.run`` re-compiles its sampling loop on every call here, so the
+    NUTS kernel (``numpyro.infer.hmc.hmc``) is driven by a ``lax.scan`` loop that is
+    jit-compiled once, with the data and prior values as arguments.
+    """
     numpyro, jax, _ = require()
     import jax.numpy as jnp
     import numpyro.distributions as dist
-    from numpyro.infer import MCMC, NUTS, init_to_median
+    from numpyro.infer import init_to_median
+    from numpyro.infer.hmc import hmc
+    from numpyro.infer.util import initialize_model
 
     fams = tuple((n, p.family) for n, p in priors.items())
     key = (model.name, fams, chains, warmup, draws, float(target_accept), npad)
@@ -95,16 +103,49 @@ def _sampler(model: Model, priors: dict[str, PriorSpec], chains, warmup, draws, 
         with numpyro.handlers.mask(mask=mask):
             numpyro.sample("y", dist.Normal(mu, sd), obs=y)
 
-    kernel = NUTS(nmodel, target_accept_prob=target_accept, dense_mass=True,
-                  init_strategy=init_to_median(num_samples=15))
-    mc = MCMC(kernel, num_warmup=warmup, num_samples=draws, num_chains=chains,
-              chain_method="sequential", progress_bar=False, jit_model_args=True)
-    _CACHE[key] = mc
-    return mc
+    state: dict = {}
+
+    @jax.jit
+    def run_chain(z0, rng_key, model_args):
+        pe_gen, post_gen = state["pe_gen"], state["post_gen"]
+        init_kernel, sample_kernel = hmc(potential_fn_gen=pe_gen, algo="NUTS")
+        st = init_kernel(z0, warmup, dense_mass=True, target_accept_prob=target_accept,
+                         model_args=model_args, rng_key=rng_key)
+
+        def warm(s, _):
+            return sample_kernel(s, model_args=model_args), None
+
+        def keep(s, _):
+            s = sample_kernel(s, model_args=model_args)
+            return s, (s.z, s.diverging, s.potential_energy)
+
+        st, _ = jax.lax.scan(warm, st, None, length=warmup)
+        _, (zs, div, pe) = jax.lax.scan(keep, st, None, length=draws)
+        post = jax.vmap(post_gen(*model_args))(zs)
+        return post, div, pe
+
+    def run(seed: int, model_args):
+        if not state:
+            info = initialize_model(jax.random.PRNGKey(0), nmodel, model_args=model_args,
+                                    dynamic_args=True)
+            state["pe_gen"], state["post_gen"] = info.potential_fn, info.postprocess_fn
+        keys = jax.random.split(jax.random.PRNGKey(seed), 2 * chains)
+        outs = []
+        for c in range(chains):
+            info = initialize_model(keys[2 * c], nmodel, model_args=model_args,
+                                    init_strategy=init_to_median(num_samples=15))
+            outs.append(run_chain(info.param_info.z, keys[2 * c + 1], model_args))
+        samples = {n: np.stack([np.asarray(o[0][n]) for o in outs]) for n in outs[0][0]}
+        extra = {"diverging": np.stack([np.asarray(o[1]) for o in outs]),
+                 "potential_energy": np.stack([np.asarray(o[2]) for o in outs])}
+        return samples, extra
+
+    _CACHE[key] = run
+    return run
 
 
 def fit(x, y, model: str | Model = "tanh", priors=None, *, yerr=None, x_unit: str = "",
-        y_unit: str = "", chains: int = 4, warmup: int = 250, draws: int = 250,
+        y_unit: str = "", chains: int = 4, warmup: int = 500, draws: int = 1000,
         seed: int = 0, target_accept: float = 0.9, hdi_prob: float = 0.9, label: str = ""):
     r"""Fit a physical model to a profile with NUTS and return its :class:`Posterior`.
 
@@ -136,8 +177,9 @@ def fit(x, y, model: str | Model = "tanh", priors=None, *, yerr=None, x_unit: st
     x_unit, y_unit : str
         Units, carried into summaries and plots.
     chains, warmup, draws : int
-        NUTS chains (run one after another), warm-up and kept iterations per chain.
-        R-hat needs ``chains >= 2``.
+        NUTS chains (run one after another, each from its own start drawn around the
+        prior medians), warm-up and kept iterations per chain. R-hat needs
+        ``chains >= 2``.
     seed : int
         Random seed; the same seed and data give the same draws.
     target_accept : float
@@ -153,8 +195,9 @@ def fit(x, y, model: str | Model = "tanh", priors=None, *, yerr=None, x_unit: st
 
     Notes
     -----
-    The compiled sampler is cached per model, prior families, sampler settings
-    and padded data length (profiles are padded to 256, 512, 1024, ... points
+    The compiled sampler (NumPyro's NUTS kernel in a jit-compiled ``lax.scan``
+    loop, data and prior values as arguments) is cached per model, prior
+    families, sampler settings and padded data length (profiles are padded to 256, 512, 1024, ... points
     and masked), so refitting new data or new prior *values* does not recompile.
 
     Examples
@@ -181,19 +224,16 @@ def fit(x, y, model: str | Model = "tanh", priors=None, *, yerr=None, x_unit: st
     pri = m.priors_for(x, y, parse_priors(priors))
     n = x.size
     npad = _pad_length(n)
-    mc = _sampler(m, pri, int(chains), int(warmup), int(draws), target_accept, npad)
+    run = _sampler(m, pri, int(chains), int(warmup), int(draws), target_accept, npad)
     xp = np.concatenate([x, np.full(npad - n, x[-1])])
     yp = np.concatenate([y, np.zeros(npad - n)])
     ep = np.zeros(npad) if yerr_arr is None else np.concatenate([yerr_arr, np.zeros(npad - n)])
     mask = np.arange(npad) < n
     args = tuple(jnp.asarray(p.args, dtype=jnp.float32) for p in pri.values())
     t0 = time.perf_counter()
-    mc.run(jax.random.PRNGKey(int(seed)), jnp.asarray(xp, dtype=jnp.float32),
-           jnp.asarray(yp, dtype=jnp.float32), jnp.asarray(ep, dtype=jnp.float32),
-           jnp.asarray(mask), args, extra_fields=("diverging", "potential_energy"))
-    samples = {k: np.asarray(v) for k, v in mc.get_samples(group_by_chain=True).items()}
-    extra = {k: np.asarray(v).reshape(int(chains), int(draws))
-             for k, v in mc.get_extra_fields(group_by_chain=True).items()}
+    f32 = jnp.float32
+    samples, extra = run(int(seed), (jnp.asarray(xp, dtype=f32), jnp.asarray(yp, dtype=f32),
+                                     jnp.asarray(ep, dtype=f32), jnp.asarray(mask), args))
     elapsed = time.perf_counter() - t0
     settings = {"chains": int(chains), "warmup": int(warmup), "draws": int(draws),
                 "seed": int(seed), "target_accept": float(target_accept),
