@@ -489,6 +489,10 @@ def _refine_gaussian_once(
         lam_min = 0.5 * (p[:, _QA] + p[:, _QC]) - np.sqrt(
             0.25 * (p[:, _QA] - p[:, _QC]) ** 2 + p[:, _QB] ** 2)
         collapsed = ok & ~(lam_min > 1.0 / (0.5 * radius) ** 2)
+        # ... or is so faint that its position is unknown (error beyond half its width)
+        C0, _ = _covariance(image, owner, full, p, cx, cy, win.rows_inner, nm, hessian)
+        err0 = np.sqrt(np.abs(C0[:, _X, _X]) + np.abs(C0[:, _Y, _Y]))
+        collapsed |= ok & ~(err0 < 0.5 * med_sig)
     if collapsed.any():
         p[collapsed] = start[collapsed]
         ok[collapsed] = False
