@@ -17,7 +17,8 @@ import pandas as pd
 
 from causalspy.exceptions import FileReadError
 
-__all__ = ["save_table", "load_table", "jsonable", "frame_to_json", "frame_from_json"]
+__all__ = ["save_table", "load_table", "jsonable", "frame_to_json", "frame_from_json",
+           "read_json"]
 
 
 def sidecar_path(path: Path) -> Path:
@@ -77,6 +78,20 @@ def load_table(path: str | Path, fmt: str, version: int,
             f"is it a {fmt} table?"
         )
     return table, side
+
+
+def read_json(path: str | Path, fmt: str, what: str) -> dict:
+    """Read a causalspy JSON result file, checking that it is one of format ``fmt``."""
+    path = Path(path)
+    if not path.exists():
+        raise FileReadError(f"No such file: {path}")
+    try:
+        d = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise FileReadError(f"{path} is not valid JSON: {e}") from e
+    if not isinstance(d, dict) or d.get("format") != fmt:
+        raise FileReadError(f"{path} is not a causalspy {what}.")
+    return d
 
 
 def frame_to_json(df: pd.DataFrame) -> dict:

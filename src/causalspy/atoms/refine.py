@@ -302,51 +302,7 @@ def _refine_gaussian_once(
     max_shift: float | None = None,
     parallel: bool = True,
 ) -> GaussianFit:
-    """Fit every column with a 2D elliptical Gaussian, jointly with its neighbours.
-
-    Parameters
-    ----------
-    image : (M, N) float array
-        Image with bright columns.
-    x, y : (n,) arrays
-        Starting positions (px; x = column index, y = row index).
-    sigma : float or (n,) array
-        Starting column width (px).
-    radius : float, optional
-        Radius of the circular fitting window (px); default ``3.5 * sigma``,
-        which keeps 98 % of a Gaussian's position information.
-    noise : NoiseModel, "auto" or "poisson"
-        Pixel noise model. "auto" fits ``var = alpha + beta * mu`` to the
-        (leverage-corrected) residuals of a first, unweighted pass;
-        "poisson" assumes the data are counts.
-    max_iter, tol : int, float
-        Stop when every column moves less than ``tol`` times its own
-        position error, or after ``max_iter`` iterations.
-    max_shift : float, optional
-        A column whose fit wanders further than this from its start (px)
-        is marked not ``ok`` and keeps its starting position.
-    parallel : bool
-        Use all cores (set False inside Dask tasks).
-
-    Returns
-    -------
-    GaussianFit
-
-    Notes
-    -----
-    Model for the pixels of column :math:`i`:
-
-    .. math:: \\mu_i(\\mathbf r) = A_i \\exp\\left[-\\tfrac12 (\\mathbf r-\\mathbf r_i)^T
-              Q_i (\\mathbf r-\\mathbf r_i)\\right] + b_i + \\sum_{j\\neq i} A_j G_j(\\mathbf r)
-
-    with :math:`Q_i` the inverse covariance of the column shape. Columns are
-    updated together (block Jacobi): each step sees the current model of
-    all other columns, so overlapping neighbours do not bias positions.
-    The fit maximises the (quasi-)likelihood by Fisher scoring, whose fixed
-    point for ``var = beta * mu`` is the Poisson maximum-likelihood
-    estimate; position errors are :math:`\\sqrt{(J^T W J)^{-1}}`, the
-    Cramér-Rao bound evaluated at the fit.
-    """
+    """One pass of :func:`refine_gaussian` from the given starts (same parameters)."""
     from causalspy.atoms import _kernels as kn
 
     image = np.ascontiguousarray(image, dtype=np.float64)

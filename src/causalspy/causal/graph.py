@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from causalspy._tableio import frame_from_json, frame_to_json, jsonable
-from causalspy.exceptions import FileReadError, InvalidParameterError
+from causalspy._tableio import frame_from_json, frame_to_json, jsonable, read_json
+from causalspy.exceptions import InvalidParameterError
 
 __all__ = ["CausalGraph", "EDGE_TYPES"]
 
@@ -230,15 +230,7 @@ class CausalGraph:
     @classmethod
     def load(cls, path: str | Path) -> CausalGraph:
         """Load what :meth:`save` wrote."""
-        path = Path(path)
-        if not path.exists():
-            raise FileReadError(f"No such file: {path}")
-        try:
-            d = json.loads(path.read_text())
-        except json.JSONDecodeError as e:
-            raise FileReadError(f"{path} is not valid JSON: {e}") from e
-        if d.get("format") != "causalspy-causal-graph":
-            raise FileReadError(f"{path} is not a causalspy causal graph.")
+        d = read_json(path, "causalspy-causal-graph", "causal graph")
         edges = pd.DataFrame(d["edges"], columns=["source", "target", "type", "weight",
                                                   "confidence", "stability"])
         for c in ("weight", "confidence", "stability"):

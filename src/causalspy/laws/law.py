@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from causalspy._tableio import jsonable
+from causalspy._tableio import jsonable, read_json
 from causalspy.exceptions import FileReadError, InvalidParameterError
 
 __all__ = ["Law"]
@@ -286,15 +286,7 @@ class Law:
     @classmethod
     def load(cls, path: str | Path) -> Law:
         """Load what :meth:`save` wrote."""
-        path = Path(path)
-        if not path.exists():
-            raise FileReadError(f"No such file: {path}")
-        try:
-            d = json.loads(path.read_text())
-        except json.JSONDecodeError as e:
-            raise FileReadError(f"{path} is not valid JSON: {e}") from e
-        if not isinstance(d, dict) or d.get("format") != FORMAT:
-            raise FileReadError(f"{path} is not a causalspy law (no format {FORMAT!r}).")
+        d = read_json(path, FORMAT, "law")
         if int(d.get("format_version", 0)) > FORMAT_VERSION:
             raise FileReadError(f"{path} was written by a newer causalspy; upgrade to read it.")
         return cls.from_json_dict(d)
