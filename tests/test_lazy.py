@@ -19,7 +19,8 @@ def _compare(a, b, tol=1e-3):
     # same column, same neighbourhood: positions agree far below their errors
     err = np.median(a.to_dataframe()["x_err"])
     assert np.median(d) < 0.05 * err + tol * 0
-    assert d.max() < 0.5 * err
+    # columns at tile margins see a slightly different neighbourhood in the joint fit
+    assert d.max() < err
 
 
 def test_tiles_match_eager(big):

@@ -255,16 +255,15 @@ def refine_gaussian(
     estimate; position errors are :math:`\\sqrt{(J^T W J)^{-1}}`, the
     Cramér-Rao bound evaluated at the fit.
     """
+    # a first, loose pass brings the columns near their optimum; the precise pass then
+    # starts afresh from where they arrived (windows, Voronoi cells, widths, damping and
+    # the noise model set again), so the answer does not depend on where the fit started
     fit = _refine_gaussian_once(image, x, y, sigma, radius=radius, noise=noise,
-                                max_iter=max_iter, tol=tol, max_shift=max_shift,
-                                parallel=parallel)
-    moved = np.hypot(fit.x - np.asarray(x, float), fit.y - np.asarray(y, float))
-    if moved.size and np.any(moved[fit.ok] > 0.5):
-        # columns that started far from their optimum are fitted again from where they
-        # arrived, with windows, Voronoi cells, widths and damping set afresh: the
-        # answer must not depend on where the fit started
+                                max_iter=min(max_iter, 12), tol=max(tol, 0.5),
+                                max_shift=max_shift, parallel=parallel)
+    if fit.x.size:
         if max_shift is None:
-            max_shift = max(1.0, 1.5 * float(np.median(np.broadcast_to(sigma, moved.shape))))
+            max_shift = max(1.0, 1.5 * float(np.median(np.broadcast_to(sigma, fit.x.shape))))
         left = max(0.0, max_shift)
         again = _refine_gaussian_once(
             image, np.where(fit.ok, fit.x, x), np.where(fit.ok, fit.y, y),
