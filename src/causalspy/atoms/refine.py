@@ -471,8 +471,9 @@ def _refine_gaussian_once(
     return GaussianFit(
         x=p[:, _X].copy(),
         y=p[:, _Y].copy(),
-        x_err=np.sqrt(np.maximum(C[:, _X, _X], 0)),
-        y_err=np.sqrt(np.maximum(C[:, _Y, _Y], 0)),
+        # a failed fit keeps its start position, which has no fit error
+        x_err=np.where(ok, np.sqrt(np.maximum(C[:, _X, _X], 0)), np.nan),
+        y_err=np.where(ok, np.sqrt(np.maximum(C[:, _Y, _Y], 0)), np.nan),
         amplitude=A.copy(),
         background=p[:, _B].copy(),
         sigma_major=np.sqrt(lmax),
