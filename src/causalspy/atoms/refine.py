@@ -34,7 +34,6 @@ __all__ = [
     "estimate_noise_model_from_residuals",
 ]
 
-_DEBUG = False
 _CHUNK = 4096  # columns per batch: bounds memory to ~ chunk * pixels * 7 floats
 
 
@@ -405,8 +404,6 @@ def _refine_gaussian_once(
         # convergence is judged on the full (undamped) step: a damped step is small
         # without the column being at its optimum
         moved = np.hypot(step[:, _X], step[:, _Y])
-        if _DEBUG:
-            print("iter", it, "active", int(active.sum()), "max moved", float(moved.max()), "median moved", float(np.median(moved)), "lam med", float(np.median(lam)), "acc", acc.mean())
         # converged: an accepted step smaller than the tolerance, or no better point nearby
         conv = np.where(active, (acc & (moved < tol_px) & (it > fixed)) | (lam > 1e6), conv)
         bad = (np.hypot(p[:, _X] - x, p[:, _Y] - y) > max_shift) | ~np.isfinite(p).all(axis=1)
