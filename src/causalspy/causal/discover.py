@@ -68,12 +68,30 @@ def _finalize_dag(X, B, order, names, prior: Prior) -> list[Edge]:
         ia, ib = idx[a], idx[b]
         if rank[ia] < rank[ib]:
             B[ib, ia] = B[ib, ia] or 1.0
+    # edges the adaptive lasso keeps but a Wald test cannot support (Bonferroni over all
+    # pairs, family-wise level 0.001) are pruned; required edges always stay
+    from scipy.stats import norm
+
+    p = B.shape[0]
+    z_crit = float(norm.isf(0.0005 / max(p * (p - 1) / 2, 1)))
+    required = {(idx[a], idx[b]) for a, b in prior.required}
+    n = X.shape[0]
     edges = []
-    for i in range(B.shape[0]):
-        parents = np.flatnonzero(B[i])
-        if parents.size == 0:
-            continue
-        coef, *_ = np.linalg.lstsq(X[:, parents], X[:, i], rcond=None)
+    for i in range(p):
+        parents = list(np.flatnonzero(B[i]))
+        coef = np.zeros(0)
+        while parents:
+            Z = X[:, parents]
+            coef, *_ = np.linalg.lstsq(Z, X[:, i], rcond=None)
+            r = X[:, i] - Z @ coef
+            s2 = r @ r / max(n - len(parents), 1)
+            se = np.sqrt(np.clip(np.diag(s2 * np.linalg.pinv(Z.T @ Z)), 1e-300, None))
+            z = np.abs(coef) / se
+            weak = [k for k in np.argsort(z) if z[k] < z_crit and (parents[k], i) not in required]
+            if not weak:
+                break
+            parents.pop(weak[0])
+            coef = np.zeros(0)
         for j, c in zip(parents, coef, strict=True):
             edges.append((int(j), int(i), "directed", float(c)))
     return edges
