@@ -315,3 +315,13 @@ def test_analyze_writes_report(tmp_path):
     assert "Causal graph" in html and "Parameters" in html
     for name in ("atoms.csv", "cells.csv", "graph.json", "descriptor_maps.hspy"):
         assert (tmp_path / "out" / name).exists()
+
+
+def test_descriptor_maps_causal_graph():
+    from causalspy.data import perovskite
+
+    s, _ = perovskite(cells=(12, 12), seed=2, a_site_disorder=0.2)
+    maps = s.find_atoms().descriptors().to_maps()
+    g = maps.causal_graph(columns=["intensity_A", "area", "p_mag"], method="lingam")
+    assert set(g.nodes) == {"intensity_A", "area", "p_mag"}
+    assert g.n_samples == int(maps.metadata.Descriptors.valid.sum())

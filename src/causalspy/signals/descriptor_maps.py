@@ -42,5 +42,17 @@ class DescriptorMaps(Signal2D):
         return out
 
 
+    def causal_graph(self, **kwargs):
+        """Learn a causal graph from these maps (one sample per valid cell).
+
+        A thin wrapper around :func:`causalspy.causal.discover`; keyword
+        arguments (``method``, ``columns``, ``prior``, ``bootstrap``, ...) are
+        passed on.
+        """
+        from causalspy.causal import discover
+
+        return discover(self, **kwargs)
+
+
 class LazyDescriptorMaps(LazySignal, DescriptorMaps):
     """Lazy version of :class:`DescriptorMaps`."""
