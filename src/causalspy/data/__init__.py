@@ -22,6 +22,7 @@ MoS2-like monolayer with substitutional dopants and vacancies, optionally with
 """
 
 from causalspy.data._elements import Z
+from causalspy.data._fourdstem import FourDTruth, fourd_stem
 from causalspy.data._hexagonal import hexagonal
 from causalspy.data._perovskite import perovskite
 from causalspy.data._render import render_columns
@@ -40,6 +41,8 @@ from causalspy.data.scm import (
 )
 
 __all__ = [
+    "FourDTruth",
+    "fourd_stem",
     "NOISE_KINDS",
     "SCMGroundTruth",
     "SCMSample",

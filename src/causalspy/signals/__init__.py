@@ -2,10 +2,13 @@
 
 from causalspy.signals.atomic_resolution import AtomicResolution, LazyAtomicResolution
 from causalspy.signals.descriptor_maps import DescriptorMaps, LazyDescriptorMaps
+from causalspy.signals.diffraction_4d import Diffraction4D, LazyDiffraction4D
 
 __all__ = [
     "AtomicResolution",
     "DescriptorMaps",
+    "Diffraction4D",
     "LazyAtomicResolution",
     "LazyDescriptorMaps",
+    "LazyDiffraction4D",
 ]

@@ -1,0 +1,175 @@
+"""4D-STEM: signal type, one-pass CoM/virtual detectors, DPC against ground truth."""
+
+from __future__ import annotations
+
+import hyperspy.api as hs
+import numpy as np
+import pytest
+
+from causalspy.data import fourd_stem
+from causalspy.exceptions import InvalidImageError, InvalidParameterError
+from causalspy.multimodal import (
+    annular_detector,
+    center_of_mass,
+    dpc,
+    fourd_descriptor_maps,
+    virtual_images,
+)
+from causalspy.multimodal.fourdstem import Detector, _plane_fit
+from causalspy.signals import Diffraction4D, LazyDiffraction4D
+
+
+@pytest.fixture(scope="module")
+def sample():
+    return fourd_stem(scan_shape=(40, 40), detector_shape=(48, 48), rotation_deg=25.0, seed=3)
+
+
+def test_signal_type_registered(capsys):
+    hs.print_known_signal_types()
+    assert "diffraction_4d" in capsys.readouterr().out
+    s = hs.signals.Signal2D(np.zeros((3, 3, 8, 8)))
+    s.set_signal_type("diffraction_4d")
+    assert isinstance(s, Diffraction4D)
+    lz = hs.signals.Signal2D(np.zeros((3, 3, 8, 8))).as_lazy()
+    lz.set_signal_type("diffraction_4d")
+    assert isinstance(lz, LazyDiffraction4D)
+
+
+def test_com_and_detectors_match_numpy():
+    rng = np.random.default_rng(0)
+    data = rng.poisson(50, (5, 6, 20, 24)).astype(np.uint16)
+    s = Diffraction4D(data)
+    cx, cy, tot = center_of_mass(s, center=(0.0, 0.0))
+    ky, kx = np.indices((20, 24))
+    d = data.astype(float)
+    t = d.sum(axis=(2, 3))
+    np.testing.assert_allclose(tot, t, rtol=1e-10)
+    np.testing.assert_allclose(cx, (d * kx).sum(axis=(2, 3)) / t, rtol=1e-9)
+    np.testing.assert_allclose(cy, (d * ky).sum(axis=(2, 3)) / t, rtol=1e-9)
+    dets = [annular_detector("a", (20, 24), (11.5, 9.5), 0, 5),
+            annular_detector("b", (20, 24), (11.5, 9.5), 5, 9),
+            annular_detector("c", (20, 24), (11.5, 9.5), 2, 7),
+            Detector("soft", rng.random((20, 24)))]
+    im = virtual_images(s, dets)
+    for det in dets:
+        np.testing.assert_allclose(im[det.name], (d * det.weights).sum(axis=(2, 3)), rtol=1e-5)
+
+
+def test_dpc_recovers_field_rotation_and_charge(sample):
+    s, truth = sample
+    before = s.data.copy()
+    r = s.dpc()
+    assert np.array_equal(s.data, before)                       # input untouched
+    assert abs(np.rad2deg(r.rotation) - 25.0) < 1.0
+    assert r.flip is False
+    # a plane over the scan is not identifiable from descan: compare without it
+    tx = truth.field_x - _plane_fit(truth.field_x)
+    ty = truth.field_y - _plane_fit(truth.field_y)
+    err = np.sqrt(np.mean((r.dpc_x - tx) ** 2 + (r.dpc_y - ty) ** 2) / 2)
+    noise = np.sqrt(np.mean(r.com_noise ** 2))
+    assert err < 1.2 * noise, (err, noise)                       # at the Poisson limit
+    assert np.corrcoef(r.charge.ravel(), truth.charge.ravel())[0, 1] > 0.95
+    assert np.corrcoef(r.potential.ravel(), truth.potential.ravel())[0, 1] > 0.8
+    # the virtual ADF sees the atoms
+    assert np.corrcoef(r.images["vadf"].ravel(), truth.potential.ravel())[0, 1] > 0.8
+
+
+def test_dpc_with_known_descan_is_at_noise_limit(sample):
+    s, truth = sample
+    r = dpc(s, descan=(truth.descan_x, truth.descan_y), rotation=truth.rotation, flip=False,
+            center=truth.center)
+    err = np.sqrt(np.mean((r.dpc_x - truth.field_x) ** 2 + (r.dpc_y - truth.field_y) ** 2) / 2)
+    assert err < 1.15 * np.sqrt(np.mean(r.com_noise ** 2))
+
+
+def test_flip_and_rotation_found():
+    s, truth = fourd_stem(scan_shape=(32, 32), detector_shape=(48, 48), rotation_deg=-120.0,
+                          flip=True, seed=5)
+    r = dpc(s)
+    assert r.flip is True
+    d = (np.rad2deg(r.rotation) - (-120.0) + 180) % 360 - 180
+    assert abs(d) < 1.5
+
+
+def test_lazy_equals_eager_and_distributed():
+    s, _ = fourd_stem(scan_shape=(24, 24), detector_shape=(48, 48), seed=1, lazy=True, chunks=8)
+    eager = Diffraction4D(np.asarray(s.data.compute()))
+    a = fourd_descriptor_maps(s)
+    b = fourd_descriptor_maps(eager)
+    assert a.descriptor_names == b.descriptor_names
+    np.testing.assert_allclose(a.data, b.data, rtol=1e-9, atol=1e-12)
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster):
+        c = fourd_descriptor_maps(s)
+    np.testing.assert_allclose(c.data, b.data, rtol=1e-9, atol=1e-12)
+
+
+def test_descriptor_maps_signal_roundtrip(sample, tmp_path):
+    s, _ = sample
+    m = s.descriptor_maps()
+    assert m.metadata.Signal.signal_type == "descriptor_maps"
+    for name in ("com_x", "com_y", "dpc_x", "dpc_y", "charge", "potential", "vbf", "vadf"):
+        assert name in m.descriptor_names
+    ax = m.axes_manager.signal_axes[0]
+    assert ax.units == "nm" and ax.scale == pytest.approx(0.02)
+    m.save(tmp_path / "m.hspy")
+    back = hs.load(tmp_path / "m.hspy")
+    assert back.metadata.Signal.signal_type == "descriptor_maps"
+    np.testing.assert_array_equal(back.data, m.data)
+    assert back.descriptor_names == m.descriptor_names
+
+
+def test_nmf_loadings_separate_two_phases():
+    rng = np.random.default_rng(0)
+    a = np.zeros((16, 16))
+    a[4:8, 4:8] = 1
+    b = np.zeros((16, 16))
+    b[9:13, 9:13] = 1
+    frac = np.zeros((12, 12))
+    frac[:, 6:] = 1.0
+    lam = 200 * (frac[..., None, None] * a + (1 - frac)[..., None, None] * b) + 1
+    s = Diffraction4D(rng.poisson(lam).astype(np.float32))
+    m = fourd_descriptor_maps(s, decomposition=2)
+    loads = [m.get_map(n).data for n in ("nmf_0", "nmf_1")]
+    r = [abs(np.corrcoef(ld.ravel(), frac.ravel())[0, 1]) for ld in loads]
+    assert min(r) > 0.95
+    assert not hasattr(s, "learning_results") or s.learning_results.factors is None
+
+
+def test_dead_pixels_need_a_mask():
+    s, _ = fourd_stem(scan_shape=(8, 8), detector_shape=(48, 48), seed=2)
+    bad = s.deepcopy()
+    bad.data[:, :, 3, 7] = np.nan
+    with pytest.raises(InvalidImageError, match="mask"):
+        dpc(bad)
+    mask = np.zeros((48, 48), bool)
+    mask[3, 7] = True
+    r = dpc(bad, mask=mask)
+    ref = s.deepcopy()
+    ref.data[:, :, 3, 7] = 0
+    r0 = dpc(ref)
+    np.testing.assert_allclose(r.com_x, r0.com_x, atol=1e-9)
+    np.testing.assert_allclose(r.images["vbf"], r0.images["vbf"], rtol=1e-9)
+
+
+@pytest.mark.parametrize("data, match", [
+    (np.zeros((4, 5, 6)), "2 scan"),
+    (np.zeros((3, 3, 8, 8), complex), "complex"),
+    (np.zeros((3, 3, 2, 2)), "too small"),
+])
+def test_bad_input(data, match):
+    s = hs.signals.Signal2D(data) if data.ndim != 3 else hs.signals.Signal1D(data)
+    with pytest.raises(InvalidImageError, match=match):
+        dpc(s)
+
+
+def test_bad_detector_and_generator_parameters():
+    with pytest.raises(InvalidParameterError):
+        annular_detector("x", (8, 8), (4, 4), 5, 3)
+    with pytest.raises(InvalidParameterError):
+        fourd_stem(detector_shape=(16, 16), disk_radius=8)
+    s = Diffraction4D(np.ones((3, 3, 8, 8)))
+    with pytest.raises(InvalidParameterError, match="shape"):
+        virtual_images(s, [Detector("w", np.ones((4, 4)))])
