@@ -173,3 +173,17 @@ def test_bad_detector_and_generator_parameters():
     s = Diffraction4D(np.ones((3, 3, 8, 8)))
     with pytest.raises(InvalidParameterError, match="shape"):
         virtual_images(s, [Detector("w", np.ones((4, 4)))])
+
+
+def test_cli_fourd(tmp_path):
+    from causalspy.cli import main
+
+    s, _ = fourd_stem(scan_shape=(16, 16), detector_shape=(48, 48), seed=0)
+    s.save(tmp_path / "scan.hspy")
+    assert main(["fourd", str(tmp_path / "scan.hspy"), "--out", str(tmp_path / "m.hspy"),
+                 "--plot", str(tmp_path / "m.png")]) == 0
+    m = hs.load(tmp_path / "m.hspy")
+    assert "charge" in m.metadata.Descriptors.names and (tmp_path / "m.png").stat().st_size > 0
+    assert main(["fourd", str(tmp_path / "nope.hspy"), "--out", str(tmp_path / "x.hspy")]) == 2
+    hs.signals.Signal2D(np.zeros((8, 8))).save(tmp_path / "img.hspy")
+    assert main(["fourd", str(tmp_path / "img.hspy"), "--out", str(tmp_path / "x.hspy")]) == 2

@@ -367,6 +367,10 @@ def _parser() -> argparse.ArgumentParser:
 
     add_wall_parser(sub)
 
+    from causalspy.multimodal.cli import add_fourd_parser
+
+    add_fourd_parser(sub)
+
     d = sub.add_parser("demo", help="run the main job on built-in sample data")
     d.add_argument("--out", required=True, help="output directory")
     d.set_defaults(func=_cmd_demo)

@@ -24,7 +24,8 @@ def _make_kernel(fused: bool, masked: bool, extra: bool):
     fifth to a half of the throughput.
     """
 
-    @numba.njit(parallel=True, fastmath=True, cache=True)
+    # no cache=True: the variants share one source and would overwrite each other's cache
+    @numba.njit(parallel=True, fastmath=True)
     def kernel(data, w, masked_rows, mask, cx, cy):  # pragma: no cover - compiled
         n, ny, nx = data.shape
         nd = w.shape[0]
