@@ -47,7 +47,7 @@ def cmd_fourd(args: argparse.Namespace) -> int:
         try:
             mask = np.load(args.mask).astype(bool)
         except (OSError, ValueError) as e:
-            raise FileReadError(f"Could not read the mask {args.mask} (a .npy bool array): {e}")
+            raise FileReadError(f"Could not read the mask {args.mask} (a .npy bool array): {e}") from e
     maps = fourd_descriptor_maps(s, mask=mask, decomposition=args.nmf)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
