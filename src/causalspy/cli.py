@@ -371,6 +371,10 @@ def _parser() -> argparse.ArgumentParser:
 
     add_fourd_parser(sub)
 
+    from causalspy.dynamics.cli import add_track_parser
+
+    add_track_parser(sub)
+
     d = sub.add_parser("demo", help="run the main job on built-in sample data")
     d.add_argument("--out", required=True, help="output directory")
     d.set_defaults(func=_cmd_demo)

@@ -26,6 +26,7 @@ from causalspy.data._fourdstem import FourDTruth, fourd_stem
 from causalspy.data._hexagonal import hexagonal
 from causalspy.data._perovskite import perovskite
 from causalspy.data._render import render_columns
+from causalspy.data._series import SeriesTruth, drifting_series
 from causalspy.data._square import square_lattice
 from causalspy.data._truth import GroundTruth
 from causalspy.data.compare import Match, match_columns
@@ -41,6 +42,8 @@ from causalspy.data.scm import (
 )
 
 __all__ = [
+    "SeriesTruth",
+    "drifting_series",
     "FourDTruth",
     "fourd_stem",
     "NOISE_KINDS",

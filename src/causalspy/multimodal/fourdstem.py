@@ -53,7 +53,7 @@ __all__ = [
 # --------------------------------------------------------------------------- input
 def _data_of(s):
     """The array behind a signal (numpy or dask) and whether it is lazy."""
-    data = s.data if hasattr(s, "data") else s
+    data = s.data if hasattr(s, "axes_manager") else s
     lazy = type(data).__module__.startswith("dask")
     return data, lazy
 
