@@ -32,8 +32,11 @@ def link_accuracy(tk, tr, n_frames):
         site[m] = np.where(d < 2, c.site.to_numpy()[j], -1)
     t = t.assign(site=site).sort_values(["track", "frame"])
     same = t.track.to_numpy()[1:] == t.track.to_numpy()[:-1]
-    a, b = t.site.to_numpy()[:-1][same], t.site.to_numpy()[1:][same]
-    return int(same.sum()), float(np.mean((a == b) & (a >= 0)))
+    a, b = t.site.to_numpy()[:-1], t.site.to_numpy()[1:]
+    good = (a == b) & (a >= 0)
+    # edge-flagged detections (columns cut by the border) can sit > 2 px from the truth
+    interior = same & ~(t.edge.to_numpy()[:-1] | t.edge.to_numpy()[1:])
+    return int(same.sum()), float(np.mean(good[same])), float(np.mean(good[interior]))
 
 
 def main(seeds=(0, 1, 2), n_frames=20):
@@ -46,10 +49,10 @@ def main(seeds=(0, 1, 2), n_frames=20):
         for k in range(3):
             find_atoms(AtomicResolution(np.asarray(s.data[k])))
         single = (time.perf_counter() - t1) / 3
-        n, ok = link_accuracy(tk, tr, n_frames)
+        n, ok, ok_in = link_accuracy(tk, tr, n_frames)
         ev = tk.events
         real = ev[ev.event.isin(["appear", "disappear"])]
-        print(f"seed {seed}: {s.data.shape}, links {n}, correct {100 * ok:.2f} %, drift error max "
+        print(f"seed {seed}: {s.data.shape}, links {n}, correct {100 * ok:.2f} % (between interior columns {100 * ok_in:.2f} %), drift error max "
               f"{np.abs(tk.drift - tr.drift).max():.3f} px, hops {len(tr.events)} -> "
               f"appear/disappear events {len(real)}, cost per frame {dt / n_frames:.2f} s = "
               f"{dt / n_frames / single:.2f}x single-image find_atoms")
