@@ -21,6 +21,7 @@ MoS2-like monolayer with substitutional dopants and vacancies, optionally with
 :func:`render_columns` renders any set of columns with the same model.
 """
 
+from causalspy.data._eels import EELSTruth, SpectrumImageSample, eels_spectrum_image, valence_model
 from causalspy.data._elements import Z
 from causalspy.data._fourdstem import FourDTruth, fourd_stem
 from causalspy.data._hexagonal import hexagonal
@@ -42,6 +43,10 @@ from causalspy.data.scm import (
 )
 
 __all__ = [
+    "EELSTruth",
+    "SpectrumImageSample",
+    "eels_spectrum_image",
+    "valence_model",
     "SeriesTruth",
     "drifting_series",
     "FourDTruth",
