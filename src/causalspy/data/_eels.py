@@ -95,7 +95,7 @@ def valence_model(direction: str = "electronic_to_structure", n: int = 400,
             _Node("volume", V0, 0.002, noise, "nm^2"),
             _Node("p_mag", 20.0, 3.0, noise, "pm"),
             _Node("l3_l2", 0.80, 0.04, noise, ""),
-            _Node("plasmon", E_P0 + 0.5 * E_P0, 0.08, noise, "eV"),
+            _Node("plasmon", E_P0 + 0.5 * E_P0, 0.25, noise, "eV"),
         ]
         weights = {("edge_shift", "volume"): -0.012, ("edge_shift", "p_mag"): 18.0,
                    ("edge_shift", "l3_l2"): -0.25, ("volume", "plasmon"): -0.5 * E_P0 / V0}
@@ -106,7 +106,7 @@ def valence_model(direction: str = "electronic_to_structure", n: int = 400,
             _Node("p_mag", 20.0, 4.0, noise, "pm"),
             _Node("edge_shift", 60.0 * V0 - 0.03 * 20.0, 0.12, noise, "eV"),
             _Node("l3_l2", 0.80, 0.04, noise, ""),
-            _Node("plasmon", E_P0 + 0.5 * E_P0, 0.08, noise, "eV"),
+            _Node("plasmon", E_P0 + 0.5 * E_P0, 0.25, noise, "eV"),
         ]
         weights = {("volume", "edge_shift"): -60.0, ("p_mag", "edge_shift"): 0.03,
                    ("edge_shift", "l3_l2"): -0.25, ("volume", "plasmon"): -0.5 * E_P0 / V0}
