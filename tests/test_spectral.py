@@ -185,3 +185,11 @@ def test_bad_input_gives_clear_errors(si):
     with pytest.raises(InvalidParameterError, match="reference"):
         spectral_descriptors(s, edges=["Ti_L23"], reference=np.ones(10))
     np.testing.assert_array_equal(s.data, before)
+
+
+def test_lazy_generator_output_goes_through_dask():
+    d = eels_spectrum_image(cells=(8, 8), seed=0, lazy=True)
+    assert d.core_loss._lazy and d.low_loss._lazy
+    m = spectral_descriptor_maps(d.low_loss, plasmon=(15, 45))
+    assert np.all(np.isfinite(m.get_map("plasmon").data))
+    assert abs(np.mean(m.get_map("plasmon").data - d.truth.maps["plasmon_peak"])) < 0.05

@@ -609,6 +609,11 @@ def spectral_descriptors(s, *, edges=(), integrals=(), plasmon: Window | None = 
         Not a spectrum image, no energy calibration, NaN/inf spectra.
     InvalidParameterError
         Windows outside the energy axis or empty, unknown edges.
+
+    Notes
+    -----
+    Lazy data are read once for the descriptors, plus once for the mean
+    spectrum when edges are measured without a ``reference``.
     """
     check_spectrum_image(s)
     ax = s.axes_manager.signal_axes[0]
