@@ -73,6 +73,8 @@ def test_coregister_into_descriptors_with_units_and_provenance(sample, tmp_path)
     t = out.to_dataframe()
     assert {"eels_plasmon", "eels_plasmon_err"} <= set(t.columns)
     assert len(t.columns) == n_before + 2 and len(t) == len(desc)
+    assert len(desc.to_dataframe().columns) == n_before  # the input is not modified
+    assert "multimodal" not in desc.metadata
     assert out.units["eels_plasmon"] == "eV" and out.units["area"] == desc.units["area"]
     prov = out.metadata["multimodal"][-1]
     assert prov["registration"]["ncc"] > 0.9 and prov["cells_with_data"] > 0
