@@ -375,6 +375,10 @@ def _parser() -> argparse.ArgumentParser:
 
     add_track_parser(sub)
 
+    from causalspy.dynamics.nucleation_cli import add_nucleation_parser
+
+    add_nucleation_parser(sub)
+
     d = sub.add_parser("demo", help="run the main job on built-in sample data")
     d.add_argument("--out", required=True, help="output directory")
     d.set_defaults(func=_cmd_demo)
