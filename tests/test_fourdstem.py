@@ -55,6 +55,43 @@ def test_com_and_detectors_match_numpy():
         np.testing.assert_allclose(im[det.name], (d * det.weights).sum(axis=(2, 3)), rtol=1e-5)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.uint16])
+def test_edge_event_detectors_match_numpy(dtype):
+    # realistic detector size: disks and annuli go through the summation-by-parts path
+    from causalspy.multimodal._fourd_kernels import N_MOMENTS, prepare
+
+    rng = np.random.default_rng(1)
+    data = (rng.random((4, 5, 64, 64)) * 100).astype(dtype)
+    c = (31.3, 32.6)
+    rect = np.zeros((64, 64), np.float32)
+    rect[5:20, 40:60] = 2.5                       # a user-defined (weighted) region
+    dets = [annular_detector("bf", (64, 64), c, 0, 8),
+            annular_detector("adf", (64, 64), c, 10, 30),
+            annular_detector("overlap", (64, 64), c, 6, 12),
+            Detector("rect", rect),
+            Detector("soft", rng.random((64, 64)))]  # changes everywhere: dense path
+    args, cols = prepare((64, 64), dets, None, c)
+    assert args[0].shape[0] == 2 and args[-3] == 4    # soft (padded) dense, four by edges
+    assert len(set(cols.values())) == 5 and min(cols.values()) == N_MOMENTS
+    mask = np.zeros((64, 64), bool)
+    mask[[3, 30, 33], [7, 31, 40]] = True           # dead pixels, two inside the disks
+    bad = data.astype(np.float64)
+    bad[..., mask] = np.nan
+    d = np.where(mask, 0.0, data.astype(np.float64))
+    for arr, m in ((data, None), (bad, mask)):
+        ref = d if m is not None else data.astype(np.float64)
+        im = virtual_images(Diffraction4D(arr), dets, mask=m)
+        for det in dets:
+            np.testing.assert_allclose(im[det.name], (ref * det.weights).sum(axis=(2, 3)),
+                                       rtol=2e-6)
+        cx, cy, tot = center_of_mass(Diffraction4D(arr), mask=m, center=(0.0, 0.0))
+        ky, kx = np.indices((64, 64))
+        np.testing.assert_allclose(cx, (ref * kx).sum(axis=(2, 3)) / ref.sum(axis=(2, 3)),
+                                   rtol=1e-6)
+        np.testing.assert_allclose(cy, (ref * ky).sum(axis=(2, 3)) / ref.sum(axis=(2, 3)),
+                                   rtol=1e-6)
+
+
 def test_dpc_recovers_field_rotation_and_charge(sample):
     s, truth = sample
     before = s.data.copy()

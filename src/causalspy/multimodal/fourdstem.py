@@ -1,13 +1,14 @@
 """4D-STEM: centre of mass, DPC, virtual detectors and pattern decomposition.
 
 Everything per scan position that is *linear* in the diffraction pattern
-(total counts, the first moments that give the centre of mass, and every
-virtual detector) is one matrix product: the patterns, flattened to
-``(n_scan, n_detector_pixels)``, times a thin weight matrix whose columns are
-``[1, kx, ky, detector_1, detector_2, ...]``. That product reads each pattern
-exactly once, runs in BLAS at close to memory bandwidth, and maps onto Dask
-chunks of the scan unchanged, so in-memory, lazy (out of core) and
-``dask.distributed`` data go through the same code in one pass.
+(total counts, the first and second moments that give the centre of mass and
+its Poisson error, and every virtual detector) comes from one compiled kernel
+(:mod:`causalspy.multimodal._fourd_kernels`) that reads each pattern exactly
+once at close to memory bandwidth: column and row sums give the moments, and
+disk/annulus/mask detectors are read off the running column sums at their
+edges (summation by parts), so adding detectors costs almost nothing. The
+kernel maps onto Dask chunks of the scan unchanged, so in-memory, lazy (out of
+core) and ``dask.distributed`` data go through the same code in one pass.
 
 Conventions
 -----------
