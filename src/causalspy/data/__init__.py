@@ -18,6 +18,8 @@ with polar B-site displacements, ferroelectric domains and A-site
 composition disorder, in HAADF or ABF contrast; :func:`hexagonal`, a 2H
 MoS2-like monolayer with substitutional dopants and vacancies, optionally with
 1T regions (``phase="mixed"``).
+:func:`insitu_series` renders a drifting, noisy 2H → 1T series whose
+nucleation hazard depends on chosen local descriptors (or on none).
 :func:`render_columns` renders any set of columns with the same model.
 """
 
@@ -25,6 +27,7 @@ from causalspy.data._eels import EELSTruth, SpectrumImageSample, eels_spectrum_i
 from causalspy.data._elements import Z
 from causalspy.data._fourdstem import FourDTruth, fourd_stem
 from causalspy.data._hexagonal import hexagonal
+from causalspy.data._insitu import HAZARD_DESCRIPTORS, InsituSeries, InsituTruth, insitu_series
 from causalspy.data._perovskite import perovskite
 from causalspy.data._render import render_columns
 from causalspy.data._series import SeriesTruth, drifting_series
@@ -49,6 +52,10 @@ __all__ = [
     "valence_model",
     "SeriesTruth",
     "drifting_series",
+    "HAZARD_DESCRIPTORS",
+    "InsituSeries",
+    "InsituTruth",
+    "insitu_series",
     "FourDTruth",
     "fourd_stem",
     "NOISE_KINDS",
