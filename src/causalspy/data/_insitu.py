@@ -254,7 +254,7 @@ def insitu_series(
     shape: tuple[int, int] = (256, 256),
     a_px: float = 20.0,
     a_nm: float = 0.316,
-    counts: float = 3e3,
+    counts: float = 1e4,
     background: float = 1.0,
     sigma_px: float | None = None,
     dopant_fraction: float = 0.02,
@@ -334,7 +334,8 @@ def insitu_series(
     background : float
         Expected counts per pixel added everywhere.
     sigma_px : float, optional
-        Column width; default ``0.17 * a_px``.
+        Column width; default ``0.125 * a_px`` (sharp enough for the single-atom
+        1T chalcogen columns to be found and the phase labelled per frame).
     dopant_fraction, vacancy_fraction : float
         As in :func:`~causalspy.data.hexagonal`, per sublattice.
     strain : float
@@ -361,7 +362,8 @@ def insitu_series(
     drift_jitter : float
         Standard deviation (px) of the random-walk step per frame.
     hops : int
-        Chalcogen vacancy hops (single-atom events).
+        Chalcogen vacancy hops (single-atom events): at most this many, fewer
+        when no chalcogen vacancy in view has a full 2H neighbour at the time.
     frame_time : float
         Seconds between frames (the time axis scale).
     descriptor_radius, max_distance : float
@@ -409,7 +411,9 @@ def insitu_series(
     a_nm = check_number("a_nm", a_nm, minimum=0.0, strict_min=True)
     counts = check_number("counts", counts, minimum=0.0, strict_min=True)
     background = check_number("background", background, minimum=0.0)
-    sigma = 0.17 * a_px if sigma_px is None else check_number("sigma_px", sigma_px, minimum=0.0,
+    # narrower than hexagonal's 0.17 a: find_atoms then separates the single-atom 1T
+    # chalcogen columns from the metal ones reliably (phase labels need them)
+    sigma = 0.125 * a_px if sigma_px is None else check_number("sigma_px", sigma_px, minimum=0.0,
                                                               strict_min=True)
     strain = check_number("strain", strain, minimum=0.0, maximum=0.2)
     strain_length = check_number("strain_length", strain_length, minimum=1.0)
