@@ -3,22 +3,30 @@
 Prints, in one run:
 
 1. the machine's read bandwidth (a compiled parallel sum over the same in-memory
-   array: the fastest any one-pass reduction can read it) and causalspy's one-pass
-   CoM and CoM + virtual BF + ADF throughput as a fraction of it;
+   array: the fastest any one-pass reduction can read it; numpy's ``a.sum()`` for
+   reference) and the one-pass kernel's throughput as a fraction of it, for CoM
+   alone, CoM + virtual BF + ADF, and CoM + BF + ADF + four more user detectors,
+   on a 128^2 and a 256^2 detector (timings interleaved, best of several rounds, so
+   load from other processes hits all of them alike); end-to-end ``dpc()`` too;
 2. throughput against pyxem on the same data and detectors (pyxem's
    ``get_direct_beam_position(method="center_of_mass")`` and
    ``get_integrated_intensity`` per detector, as its documentation shows);
-3. a lazily generated dataset larger than RAM processed out of core (peak RSS);
-4. CoM/DPC field error against the Poisson noise limit on synthetic data.
+3. a lazily generated dataset larger than RAM processed out of core, in a fresh
+   process (its peak RSS);
+4. CoM/DPC field error against the Poisson noise limit on synthetic data, with
+   the analytic bound for a uniform disk.
 
-Run: ``.venv/bin/python benchmarks/bench_fourdstem.py`` (``--quick`` skips the
-larger-than-RAM run; ``--big-scan 256 --big-det 256`` is the issue's size, 17 GB).
+Run: ``.venv/bin/python benchmarks/bench_fourdstem.py`` (``--quick`` for a smoke
+run without the larger-than-RAM dataset; ``--big-scan 256`` is the issue's
+256x256 x 256x256 size, 17 GB; the default picks the smallest scan larger than RAM).
 """
 
 from __future__ import annotations
 
 import argparse
 import resource
+import subprocess
+import sys
 import time
 import warnings
 
@@ -26,7 +34,7 @@ import numba
 import numpy as np
 
 from causalspy.data import fourd_stem
-from causalspy.multimodal import annular_detector, dpc
+from causalspy.multimodal import Detector, annular_detector, dpc
 from causalspy.multimodal._fourd_kernels import moments, prepare
 from causalspy.multimodal.fourdstem import _plane_fit
 from causalspy.signals import Diffraction4D
@@ -54,31 +62,62 @@ def best_of(f, n=3):
     return min(ts)
 
 
-def bandwidth_section(scan: int, det: int):
+def interleaved(fs: dict, rounds: int) -> dict:
+    """Best time of each function over ``rounds`` rounds that run all of them in turn."""
+    best = dict.fromkeys(fs, np.inf)
+    for _ in range(rounds):
+        for name, f in fs.items():
+            t = time.perf_counter()
+            f()
+            best[name] = min(best[name], time.perf_counter() - t)
+    return best
+
+
+def detector_set(det: int, c):
+    bf = annular_detector("vbf", (det, det), c, 0, det / 8)
+    adf = annular_detector("vadf", (det, det), c, 1.2 * det / 8, 3 * det / 8)
+    rect = np.zeros((det, det), np.float32)
+    rect[det // 16: det // 4, det // 2: det - det // 16] = 1.0     # an off-axis user mask
+    more = [annular_detector(f"ring{k}", (det, det), c, k * det / 16, (k + 1) * det / 16)
+            for k in (2, 4, 6)] + [Detector("user_rect", rect)]
+    return [bf, adf], more
+
+
+def bandwidth_section(scan: int, det: int, rounds: int, label: str):
     rng = np.random.default_rng(0)
     a = rng.poisson(3.0, (scan, scan, det, det)).astype(np.float32)
     gb = a.nbytes / 1e9
     flat = a.reshape(scan * scan, det * det)
     _read_all(flat[:2])
-    t_bw = best_of(lambda: _read_all(flat))
-    bw = gb / t_bw
     c = ((det - 1) / 2, (det - 1) / 2)
-    dets = [annular_detector("vbf", (det, det), c, 0, det / 8),
-            annular_detector("vadf", (det, det), c, 1.2 * det / 8, 3 * det / 8)]
-    a0, _ = prepare((det, det), [], None, c)
-    a2, _ = prepare((det, det), dets, None, c)
-    moments(a[:1, :1], a0)
-    moments(a[:1, :1], a2)
-    t_com = best_of(lambda: moments(a, a0))
-    t_all = best_of(lambda: moments(a, a2))
-    print(f"1. in-memory {scan}x{scan} scan x {det}x{det} detector, float32, {gb:.2f} GB, "
-          f"{numba.get_num_threads()} threads")
-    print(f"   read bandwidth (compiled parallel sum): {bw:6.1f} GB/s")
-    print(f"   CoM (+ 2nd moments):                    {gb / t_com:6.1f} GB/s = "
-          f"{100 * t_bw / t_com:5.1f} % of bandwidth")
-    print(f"   CoM + virtual BF + ADF, one pass:       {gb / t_all:6.1f} GB/s = "
-          f"{100 * t_bw / t_all:5.1f} % of bandwidth")
-    return a, dets, c
+    two, more = detector_set(det, c)
+    args = {k: prepare((det, det), d, None, c)[0]
+            for k, d in (("com", []), ("bf_adf", two), ("six", two + more))}
+    for v in args.values():
+        moments(a[:1, :1], v)
+    sig = Diffraction4D(a)
+    dpc(Diffraction4D(a[:4, :4]), detectors=two, center=c)
+    fs = {"bw": lambda: _read_all(flat),
+          "np": lambda: a.sum(dtype=np.float32),
+          "com": lambda: moments(a, args["com"]),
+          "bf_adf": lambda: moments(a, args["bf_adf"]),
+          "six": lambda: moments(a, args["six"]),
+          "dpc": lambda: dpc(sig, detectors=two, center=c)}
+    t = interleaved(fs, rounds)
+    pct = {k: 100 * t["bw"] / v for k, v in t.items()}
+    print(f"1{label}. in-memory {scan}x{scan} scan x {det}x{det} detector, float32, {gb:.2f} GB, "
+          f"{numba.get_num_threads()} threads, best of {rounds} interleaved rounds")
+    print(f"   read bandwidth (compiled parallel sum):   {gb / t['bw']:6.1f} GB/s "
+          f"(numpy a.sum(), 1 thread: {gb / t['np']:.1f} GB/s)")
+    print(f"   CoM (+ 2nd moments):                      {gb / t['com']:6.1f} GB/s = "
+          f"{pct['com']:5.1f} % of bandwidth")
+    print(f"   CoM + virtual BF + ADF, one pass:         {gb / t['bf_adf']:6.1f} GB/s = "
+          f"{pct['bf_adf']:5.1f} % of bandwidth")
+    print(f"   CoM + BF + ADF + 3 rings + 1 user mask:   {gb / t['six']:6.1f} GB/s = "
+          f"{pct['six']:5.1f} % of bandwidth")
+    print(f"   dpc() end to end (+ centre sample, DPC):  {gb / t['dpc']:6.1f} GB/s = "
+          f"{pct['dpc']:5.1f} % of bandwidth")
+    return a, two, c
 
 
 def pyxem_section(a, dets, c, scan_sub: int):
@@ -116,6 +155,7 @@ def pyxem_section(a, dets, c, scan_sub: int):
 
 
 def big_section(scan: int, det: int):
+    """Out of core on a lazily generated scan (run in a fresh process: its own peak RSS)."""
     import psutil
 
     ram = psutil.virtual_memory().total / 1e9
@@ -128,43 +168,69 @@ def big_section(scan: int, det: int):
             descan=(truth.descan_x, truth.descan_y))
     dt = time.perf_counter() - t
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
-    err = np.sqrt(np.mean((r.dpc_x - truth.field_x) ** 2))
-    print(f"3. out of core: {scan}x{scan} x {det}x{det} float32 = {gb:.1f} GB generated lazily "
-          f"(RAM {ram:.1f} GB)")
-    print(f"   processed in {dt:.0f} s (generation included), peak RSS {rss:.2f} GB "
-          f"(before: {rss0:.2f} GB); noise-free field error {err:.4f} px")
+    err = np.sqrt(np.mean((r.dpc_x - truth.field_x) ** 2 + (r.dpc_y - truth.field_y) ** 2) / 2)
+    print(f"3. out of core: {scan}x{scan} x {det}x{det} float32 = {gb:.1f} GB generated lazily, "
+          f"RAM {ram:.1f} GB ({gb / ram:.2f}x RAM)")
+    print(f"   processed in {dt:.0f} s (generation included), peak RSS of the process "
+          f"{rss:.2f} GB (after imports: {rss0:.2f} GB); noise-free field error {err:.4f} px")
 
 
 def accuracy_section(seeds=(0, 1, 2, 3, 4)):
-    print("4. DPC field vs truth on fourd_stem (48x48 scan, 48x48 detector, 1e5 counts/pattern):")
+    r_disk, counts = 8.0, 1e5
+    bound = r_disk / (2 * np.sqrt(counts))
+    print(f"4. DPC field vs truth on fourd_stem (48x48 scan, 48x48 detector, {counts:.0e} "
+          f"counts/pattern, disk radius {r_disk:g} px):")
+    print("   Poisson CoM noise per axis = sqrt(<x^2> / N); uniform disk <x^2> = R^2 / 4 -> "
+          f"R / (2 sqrt N) = {bound:.4f} px")
     for seed in seeds:
-        s, tr = fourd_stem(seed=seed, rotation_deg=10.0 + 40 * seed, flip=bool(seed % 2))
+        s, tr = fourd_stem(seed=seed, rotation_deg=10.0 + 40 * seed, flip=bool(seed % 2),
+                           disk_radius=r_disk, counts=counts)
         r = dpc(s)
         tx = tr.field_x - _plane_fit(tr.field_x)
         ty = tr.field_y - _plane_fit(tr.field_y)
         err = np.sqrt(np.mean((r.dpc_x - tx) ** 2 + (r.dpc_y - ty) ** 2) / 2)
         noise = np.sqrt(np.mean(r.com_noise ** 2))
         rot = (np.rad2deg(r.rotation - tr.rotation) + 180) % 360 - 180
-        print(f"   seed {seed}: rotation error {rot:+.2f} deg, flip {'ok' if r.flip == tr.flip else 'WRONG'}, "
-              f"field RMS error / Poisson CoM noise = {err / noise:.3f}")
+        print(f"   seed {seed}: rotation error {rot:+.2f} deg, flip "
+              f"{'ok' if r.flip == tr.flip else 'WRONG'}, field RMS error {err:.4f} px; "
+              f"per-pattern bound (2nd moments, incl. halo) {noise:.4f} px -> ratio "
+              f"{err / noise:.3f} ({err / bound:.3f} x disk bound)")
+
+
+def _auto_big_scan(det: int) -> int:
+    """Smallest scan side (multiple of 16) whose float32 data exceed RAM by 5 %."""
+    import psutil
+
+    ram = psutil.virtual_memory().total
+    side = int(np.ceil(np.sqrt(1.05 * ram / (det * det * 4)) / 16) * 16)
+    return max(side, 256)
 
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("--scan", type=int, default=128)
-    p.add_argument("--det", type=int, default=128)
+    p.add_argument("--rounds", type=int, default=7)
     p.add_argument("--pyxem-scan", type=int, default=64)
-    p.add_argument("--big-scan", type=int, default=256)
+    p.add_argument("--big-scan", type=int, default=0, help="0: smallest scan larger than RAM")
     p.add_argument("--big-det", type=int, default=256)
+    p.add_argument("--only-big", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--quick", action="store_true")
     args = p.parse_args()
-    if args.quick:
-        args.scan, args.det, args.pyxem_scan = 64, 64, 32
-    a, dets, c = bandwidth_section(args.scan, args.det)
-    pyxem_section(a, dets, c, min(args.pyxem_scan, args.scan))
-    del a
-    if not args.quick:
+    if args.only_big:
         big_section(args.big_scan, args.big_det)
+        return
+    geoms = [(128, 128, "a"), (64, 256, "b")]
+    if args.quick:
+        geoms, args.pyxem_scan, args.rounds = [(64, 64, "a")], 32, 2
+    for scan, det, label in geoms:
+        a, dets, c = bandwidth_section(scan, det, args.rounds, label)
+        if label == "a":
+            pyxem_section(a, dets, c, min(args.pyxem_scan, scan))
+        del a
+    if not args.quick:
+        big = args.big_scan or _auto_big_scan(args.big_det)
+        sys.stdout.flush()
+        subprocess.run([sys.executable, __file__, "--only-big", "--big-scan", str(big),
+                        "--big-det", str(args.big_det)], check=True)
     accuracy_section()
 
 

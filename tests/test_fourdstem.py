@@ -10,6 +10,7 @@ from causalspy.data import fourd_stem
 from causalspy.exceptions import InvalidImageError, InvalidParameterError
 from causalspy.multimodal import (
     annular_detector,
+    bad_pixel_mask,
     center_of_mass,
     dpc,
     fourd_descriptor_maps,
@@ -224,3 +225,54 @@ def test_cli_fourd(tmp_path):
     assert main(["fourd", str(tmp_path / "nope.hspy"), "--out", str(tmp_path / "x.hspy")]) == 2
     hs.signals.Signal2D(np.zeros((8, 8))).save(tmp_path / "img.hspy")
     assert main(["fourd", str(tmp_path / "img.hspy"), "--out", str(tmp_path / "x.hspy")]) == 2
+
+
+def test_bad_pixels_named_and_masked():
+    s, _ = fourd_stem(scan_shape=(12, 12), detector_shape=(48, 48), seed=4)
+    bad = s.deepcopy()
+    bad.data[:, :, 24, 20] = 0.0                  # dead, inside the bright-field disk
+    bad.data[:, :, 2, 40] = 5e4                   # hot, in the dark corner
+    bad.data[:, :, 30, 9] = np.nan                # unreadable
+    before = bad.data.copy()
+    with pytest.raises(InvalidImageError, match=r"\(30, 9\).*bad_pixel_mask"):
+        dpc(bad)
+    m = bad_pixel_mask(bad)
+    assert set(map(tuple, np.argwhere(m))) == {(24, 20), (2, 40), (30, 9)}
+    bad.data[:, :, 30, 9] = 1.0
+    with pytest.warns(UserWarning, match=r"\(24, 20\)"):
+        dpc(bad)
+    bad.data[:, :, 30, 9] = np.nan
+    r = dpc(bad, mask=m)
+    ref = s.deepcopy()
+    ref.data[:, :, [24, 2, 30], [20, 40, 9]] = 0.0
+    with pytest.warns(UserWarning, match="dead"):   # zeroed pixels look dead without a mask
+        r0 = dpc(ref, center=r.center)
+    np.testing.assert_allclose(r.com_x, r0.com_x, atol=1e-6)
+    np.testing.assert_allclose(r.images["vbf"], r0.images["vbf"], rtol=1e-6)
+    np.testing.assert_array_equal(np.isnan(bad.data), np.isnan(before))   # input untouched
+    assert np.array_equal(np.nan_to_num(bad.data), np.nan_to_num(before))
+
+
+def test_zspy_and_hspy_lazy_read(tmp_path):
+    s, _ = fourd_stem(scan_shape=(12, 12), detector_shape=(48, 48), seed=6)
+    ref = fourd_descriptor_maps(s)
+    for ext in ("zspy", "hspy"):
+        s.save(tmp_path / f"scan.{ext}")
+        lz = hs.load(tmp_path / f"scan.{ext}", lazy=True)
+        assert isinstance(lz, LazyDiffraction4D)          # signal type stored in the file
+        m = lz.descriptor_maps()
+        np.testing.assert_allclose(m.data, ref.data, rtol=1e-9, atol=1e-12)
+        assert m.axes_manager.signal_axes[0].scale == pytest.approx(0.02)
+
+
+def test_to_pyxem_same_data_or_clear_error():
+    s = Diffraction4D(np.ones((3, 3, 8, 8), np.float32))
+    try:
+        import pyxem  # noqa: F401
+    except ImportError:
+        with pytest.raises(ImportError, match="pip install pyxem"):
+            s.to_pyxem()
+        return
+    p = s.to_pyxem()
+    assert type(p).__name__ == "ElectronDiffraction2D"
+    assert p.data is s.data and s.metadata.Signal.signal_type == "diffraction_4d"

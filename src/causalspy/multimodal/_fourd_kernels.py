@@ -48,7 +48,7 @@ def _make_kernel(acc_t, n_dense: int, masked: bool):
 
     # no cache=True: the variants share one source and would overwrite each other's cache
     @numba.njit(parallel=True, fastmath=True)
-    def kernel(data, w, masked_rows, mask, evp, evx, evd, evc, n_ev_det, cx, cy
+    def kernel(data, w, masked_rows, mask, evp, evd, evg, evx, evc, n_ev_det, cx, cy
                ):  # pragma: no cover - compiled
         n, ny, nx = data.shape
         nd = w.shape[0]
@@ -110,10 +110,15 @@ def _make_kernel(acc_t, n_dense: int, masked: bool):
                         v = row[x]
                         rs += v
                         cacc[x] += v
-                # detector edges on this row: C_y[x] = col[x] + cacc[x]
-                for e in range(evp[y], evp[y + 1]):
-                    xe = evx[e]
-                    eacc[evd[e]] += evc[e] * (col[xe] + cacc[xe])
+                # detector edges on this row, grouped by detector so each group is a
+                # register reduction (not a chain through eacc in memory):
+                # C_y[x] = col[x] + cacc[x]
+                for g in range(evp[y], evp[y + 1]):
+                    ge = 0.0
+                    for e in range(evg[g], evg[g + 1]):
+                        xe = evx[e]
+                        ge += evc[e] * (col[xe] + cacc[xe])
+                    eacc[evd[g]] += ge
                 if (y + 1) % _FLUSH == 0:
                     for x in range(nx):
                         col[x] += cacc[x]
@@ -157,8 +162,14 @@ def _kernel(acc_t, n_dense: int, masked: bool):
 
 
 def _events(weights: list[np.ndarray], ny: int, nx: int):
-    """Summation-by-parts events of detectors: CSR by row of (x, detector, coefficient)."""
-    ys, xs, ds, cs = [], [], [], []
+    """Summation-by-parts events of detectors, grouped by row and detector.
+
+    Returns ``(evp, evd, evg, evx, evc)``: row ``y`` has groups
+    ``evp[y]:evp[y + 1]``; group ``g`` belongs to detector ``evd[g]`` and has
+    events ``evg[g]:evg[g + 1]`` at columns ``evx`` with coefficients ``evc``.
+    """
+    ys, xs, ds, cs = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)], [np.zeros(0, np.int64)], \
+        [np.zeros(0)]
     for d, w in enumerate(weights):
         diff = w - np.concatenate([w[1:], np.zeros((1, nx))])
         y, x = np.nonzero(diff)
@@ -166,14 +177,16 @@ def _events(weights: list[np.ndarray], ny: int, nx: int):
         xs.append(x)
         ds.append(np.full(len(y), d))
         cs.append(diff[y, x])
-    if not weights:
-        return (np.zeros(ny + 1, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64),
-                np.zeros(0))
     y, x, d, c = (np.concatenate(v) for v in (ys, xs, ds, cs))
-    order = np.lexsort((x, y))
+    order = np.lexsort((x, d, y))
     y, x, d, c = y[order], x[order], d[order], c[order]
-    evp = np.searchsorted(y, np.arange(ny + 1)).astype(np.int64)
-    return evp, x.astype(np.int64), d.astype(np.int64), c.astype(np.float64)
+    # a group starts where the (row, detector) pair changes
+    start = np.ones(len(y), bool)
+    start[1:] = (y[1:] != y[:-1]) | (d[1:] != d[:-1])
+    gidx = np.nonzero(start)[0]
+    evg = np.append(gidx, len(y)).astype(np.int64)
+    evp = np.searchsorted(y[gidx], np.arange(ny + 1)).astype(np.int64)
+    return evp, d[gidx].astype(np.int64), evg, x.astype(np.int64), c.astype(np.float64)
 
 
 def prepare(det_shape, detectors, mask, center):

@@ -39,6 +39,7 @@ __all__ = [
     "Detector",
     "DPCResult",
     "annular_detector",
+    "bad_pixel_mask",
     "check_4d",
     "center_of_mass",
     "dpc",
@@ -145,11 +146,15 @@ def _moments_block(block: np.ndarray, args) -> np.ndarray:
     """Moments and detector sums of one block of patterns: ``(..., n_out)``."""
     from causalspy.multimodal._fourd_kernels import moments
 
-    out = moments(np.asarray(block), args)
+    block = np.asarray(block)
+    out = moments(block, args)
     if not np.all(np.isfinite(out)):
+        # only on failure: find the pixels to name them
+        bad = ~np.all(np.isfinite(block.reshape((-1,) + block.shape[-2:])), axis=0)
         raise InvalidImageError(
-            "Some patterns contain NaN or inf pixels; pass mask= (True on dead/hot pixels) to "
-            "exclude them.")
+            f"Some patterns have NaN or inf at detector pixel(s) (det_y, det_x): "
+            f"{_pixel_list(bad)}; pass mask=causalspy.multimodal.bad_pixel_mask(s) (or your own "
+            "bool array, True on pixels to exclude).")
     return out
 
 
@@ -176,27 +181,108 @@ def _moments(s, detectors: list[Detector], mask, center, scheduler=None):
     return np.asarray(res), cols
 
 
+def _sample(s, scheduler=None, max_patterns: int = 1024):
+    """A strided subset of at most ~``max_patterns`` patterns, as float64 ``(n, det_y, det_x)``."""
+    data, lazy = _data_of(s)
+    ny, nx = data.shape[-4], data.shape[-3]
+    step = max(1, int(np.ceil(np.sqrt(ny * nx / max_patterns))))
+    sub = data[..., ::step, ::step, :, :]
+    if lazy:
+        sub = sub.compute(scheduler=scheduler) if scheduler else sub.compute()
+    return np.asarray(sub, np.float64).reshape((-1,) + tuple(data.shape[-2:]))
+
+
+def _pixel_list(mask: np.ndarray, n: int = 5) -> str:
+    pts = [tuple(int(v) for v in p) for p in np.argwhere(mask)[:n]]
+    more = f" and {int(mask.sum()) - n} more" if mask.sum() > n else ""
+    return ", ".join(str(p) for p in pts) + more
+
+
+def _dead_pixels(mean: np.ndarray, n_patterns: int) -> np.ndarray:
+    """Pixels that read zero in every sampled pattern where their neighbours predict counts.
+
+    A working pixel expecting ``lam`` counts per pattern reads zero in all ``n``
+    sampled patterns with probability ``exp(-n * lam)``; flag it when the median
+    of its 8 neighbours makes that below ``exp(-20)``.
+    """
+    from scipy import ndimage
+
+    fp = np.ones((3, 3), bool)
+    fp[1, 1] = False
+    nb = ndimage.median_filter(np.nan_to_num(mean), footprint=fp, mode="nearest")
+    return (mean == 0) & (nb * n_patterns > 20.0)
+
+
+def bad_pixel_mask(s, hot: float = 5.0, max_patterns: int = 1024, scheduler=None) -> np.ndarray:
+    """Dead, hot and NaN/inf detector pixels, from a strided sample of the patterns.
+
+    Parameters
+    ----------
+    s : 4D-STEM data (signal or array), eager or lazy.
+    hot : float
+        A pixel is hot when its mean exceeds ``hot`` times the largest of its 8
+        neighbours (and is beyond Poisson noise: z > 8); disk edges never do.
+    max_patterns : int
+        Patterns sampled (strided over the scan); the data are not read in full.
+
+    Returns
+    -------
+    mask : ndarray of bool
+        ``(det_y, det_x)``, True on bad pixels; pass it as ``mask=`` to
+        :func:`dpc`, :func:`center_of_mass`, :func:`virtual_images` or
+        :func:`fourd_descriptor_maps`.
+
+    Notes
+    -----
+    Dead: zero in every sampled pattern while the neighbours' median predicts
+    enough counts that a working pixel would read zero there with probability
+    below ``exp(-20)``.
+    """
+    from scipy import ndimage
+
+    check_4d(s)
+    sub = _sample(s, scheduler, max_patterns)
+    bad = ~np.all(np.isfinite(sub), axis=0)
+    mean = np.where(bad, 0.0, np.nanmean(np.where(np.isfinite(sub), sub, np.nan), axis=0))
+    fp = np.ones((3, 3), bool)
+    fp[1, 1] = False
+    nbmax = ndimage.maximum_filter(mean, footprint=fp, mode="nearest")
+    n = sub.shape[0]
+    z = (mean - nbmax) / np.sqrt(np.maximum(nbmax, 1.0 / n) / n)
+    hot_px = (mean > hot * nbmax) & (z > 8.0)
+    return bad | _dead_pixels(mean, n) | hot_px
+
+
 def _mean_pattern(s, scheduler=None, max_patterns: int = 1024, mask=None) -> np.ndarray:
     """Mean pattern over a strided subset of at most ~``max_patterns`` scan positions.
 
     Only the detector geometry (centre, disk radius) comes from it, so a
     sample suffices and the full data are still read only once (by the
-    moment pass).
+    moment pass). Unmasked NaN/inf pixels raise an error naming them; dead
+    pixels (zero in every sampled pattern where the neighbours see counts)
+    give a warning naming them.
     """
-    data, lazy = _data_of(s)
-    ny, nx = data.shape[-4], data.shape[-3]
-    step = max(1, int(np.ceil(np.sqrt(ny * nx / max_patterns))))
-    m = data[..., ::step, ::step, :, :].mean(axis=tuple(range(data.ndim - 2)), dtype=np.float64)
-    if lazy:
-        m = m.compute(scheduler=scheduler) if scheduler else m.compute()
-    m = np.asarray(m, float)
+    sub = _sample(s, scheduler, max_patterns)
+    m = sub.mean(axis=0)
     if mask is not None:
         m = np.where(np.asarray(mask, bool), 0.0, m)
     if not np.all(np.isfinite(m)):
-        bad = np.argwhere(~np.isfinite(m))
+        bad = ~np.isfinite(m)
         raise InvalidImageError(
-            f"{len(bad)} detector pixel(s) are NaN or inf (first at det_y, det_x = "
-            f"{tuple(int(v) for v in bad[0])}); pass mask= (True on those pixels) to exclude them.")
+            f"{int(bad.sum())} detector pixel(s) are NaN or inf (det_y, det_x): "
+            f"{_pixel_list(bad)}; pass mask=causalspy.multimodal.bad_pixel_mask(s) (or your "
+            "own bool array, True on pixels to exclude).")
+    if mask is None:
+        dead = _dead_pixels(m, sub.shape[0])
+        if dead.any():
+            import warnings
+
+            warnings.warn(
+                f"{int(dead.sum())} detector pixel(s) read zero in all {sub.shape[0]} sampled "
+                f"patterns although their neighbours see counts (dead?), (det_y, det_x): "
+                f"{_pixel_list(dead)}; they bias the centre of mass. Pass "
+                "mask=causalspy.multimodal.bad_pixel_mask(s) to exclude them.",
+                UserWarning, stacklevel=3)
     return m
 
 

@@ -15,12 +15,31 @@ class Diffraction4D(Signal2D):
     ``s.set_signal_type("diffraction_4d")``. The methods are thin wrappers
     around :mod:`causalspy.multimodal.fourdstem`; they read the data once
     (out of core for lazy signals, on a ``dask.distributed`` cluster when a
-    client is active) and never modify the signal. pyxem users can convert
-    with ``s.set_signal_type("electron_diffraction")`` when pyxem is
-    installed: the data and axes are the same.
+    client is active) and never modify the signal. pyxem users convert with
+    :meth:`to_pyxem` (the data and axes are the same).
     """
 
     _signal_type = "diffraction_4d"
+
+    def to_pyxem(self):
+        """The same data as pyxem's ``ElectronDiffraction2D`` (a new signal, data shared).
+
+        Raises ``ImportError`` with the install command when pyxem is missing.
+        """
+        try:
+            import pyxem  # noqa: F401
+        except ImportError as e:
+            raise ImportError("to_pyxem() needs pyxem: pip install pyxem (or causalspy[bench])"
+                              ) from e
+        out = self._deepcopy_with_new_data(self.data)
+        out.set_signal_type("electron_diffraction")
+        return out
+
+    def bad_pixel_mask(self, **kwargs):
+        """Dead, hot and NaN detector pixels; see :func:`causalspy.multimodal.bad_pixel_mask`."""
+        from causalspy.multimodal.fourdstem import bad_pixel_mask
+
+        return bad_pixel_mask(self, **kwargs)
 
     def center_of_mass(self, mask=None, center=None):
         """Centre of mass of every pattern; see :func:`causalspy.multimodal.center_of_mass`."""
