@@ -3,20 +3,25 @@
 A series is an ``atomic_series`` signal (time on the navigation axis). The
 chain is :func:`estimate_drift` (sub-pixel phase correlation) →
 :func:`find_atoms_series` (frame by frame, memory bounded) → :func:`link`
-(KD-tree mutual-nearest assignment per frame) → :class:`Tracks` with events
-(columns appearing, disappearing, changing sublattice or species).
+(KD-tree candidates and a minimum-displacement assignment per frame) →
+:class:`Tracks` with events (columns appearing, disappearing, changing
+sublattice or species, local phase flips) → :func:`series_descriptors`
+(per-frame, per-site descriptors on one cell grid, as a table and as
+``descriptor_maps`` over time).
 """
 
 from causalspy.dynamics.drift import check_series, correct_drift, estimate_drift
-from causalspy.dynamics.series import find_atoms_series
+from causalspy.dynamics.series import SeriesDescriptors, find_atoms_series, series_descriptors
 from causalspy.dynamics.track import Tracks, link, track_series
 
 __all__ = [
+    "SeriesDescriptors",
     "Tracks",
     "check_series",
     "correct_drift",
     "estimate_drift",
     "find_atoms_series",
     "link",
+    "series_descriptors",
     "track_series",
 ]

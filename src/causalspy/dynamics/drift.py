@@ -57,6 +57,30 @@ def _frame(data, k: int, lazy: bool) -> np.ndarray:
     return f
 
 
+def _window(ny: int, nx: int) -> np.ndarray:
+    """A Hann window: keeps the frame edges from dominating the correlation."""
+    return np.outer(np.hanning(ny), np.hanning(nx))
+
+
+def _register(base: np.ndarray, cur: np.ndarray, win: np.ndarray, upsample: int,
+              max_fraction: float, k: int) -> np.ndarray:
+    """Shift ``(dx, dy)`` of ``cur`` relative to ``base`` (features at ``base + shift``)."""
+    from skimage.registration import phase_cross_correlation
+
+    ny, nx = base.shape
+    (sy, sx), err, _ = phase_cross_correlation((base - base.mean()) * win,
+                                               (cur - cur.mean()) * win,
+                                               upsample_factor=upsample, normalization=None)
+    # skimage returns the shift that registers cur onto base: features moved by -shift
+    step = np.array([-sx, -sy])
+    if abs(step[0]) > max_fraction * nx or abs(step[1]) > max_fraction * ny or err > 0.98:
+        raise InvalidImageError(
+            f"Frame {k} does not overlap its reference (shift {step.round(1)} px, "
+            f"correlation error {err:.2f}): the drift is larger than the field of view or "
+            "the frames are unrelated. Split the series there or crop to a common region.")
+    return step
+
+
 def estimate_drift(series, reference: Literal["previous", "first"] | int = "previous",
                    upsample: int = 50, max_fraction: float = 0.4) -> np.ndarray:
     """Shift of every frame relative to frame 0, by sub-pixel phase correlation.
@@ -66,6 +90,17 @@ def estimate_drift(series, reference: Literal["previous", "first"] | int = "prev
     to the one before and accumulates (robust when the sample changes
     slowly); ``"first"`` or an index registers every frame to that frame.
     Frames are read one at a time (lazy series stay out of memory).
+
+    Parameters
+    ----------
+    series : AtomicSeries, (n, y, x) array or list of 2D frames
+        At least two frames of one shape. Not modified.
+    reference : {"previous", "first"} or int
+        What each frame is registered to (see above).
+    upsample : int
+        Sub-pixel precision ``1 / upsample`` px.
+    max_fraction : float
+        Largest step accepted, as a fraction of the frame size.
 
     Returns
     -------
@@ -80,8 +115,6 @@ def estimate_drift(series, reference: Literal["previous", "first"] | int = "prev
         frames do not correlate (drift larger than the field of view, or
         unrelated frames).
     """
-    from skimage.registration import phase_cross_correlation
-
     check_series(series)
     data, lazy = _frames(series)
     n = data.shape[0]
@@ -92,8 +125,7 @@ def estimate_drift(series, reference: Literal["previous", "first"] | int = "prev
     ref_idx = 0 if reference in ("previous", "first") else int(reference)
     if not 0 <= ref_idx < n:
         raise InvalidParameterError(f"reference frame {ref_idx} is outside 0..{n - 1}.")
-    # a Hann window keeps the frame edges from dominating the correlation
-    win = np.outer(np.hanning(ny), np.hanning(nx))
+    win = _window(ny, nx)
     shifts = np.zeros((n, 2))
     ref = _frame(data, ref_idx, lazy)
     prev = ref
@@ -103,18 +135,8 @@ def estimate_drift(series, reference: Literal["previous", "first"] | int = "prev
         if reference == "previous" and k == 0:
             continue
         cur = _frame(data, k, lazy)
-        base = prev if reference == "previous" else ref
-        (sy, sx), err, _ = phase_cross_correlation((base - base.mean()) * win,
-                                                   (cur - cur.mean()) * win,
-                                                   upsample_factor=upsample,
-                                                   normalization=None)
-        # skimage returns the shift that registers cur onto base: features moved by -shift
-        step = np.array([-sx, -sy])
-        if abs(step[0]) > max_fraction * nx or abs(step[1]) > max_fraction * ny or err > 0.98:
-            raise InvalidImageError(
-                f"Frame {k} does not overlap its reference (shift {step.round(1)} px, "
-                f"correlation error {err:.2f}): the drift is larger than the field of view or "
-                "the frames are unrelated. Split the series there or crop to a common region.")
+        step = _register(prev if reference == "previous" else ref, cur, win, upsample,
+                         max_fraction, k)
         if reference == "previous":
             shifts[k] = shifts[k - 1] + step
             prev = cur
@@ -135,8 +157,22 @@ def _shift_frame(frame: np.ndarray, dx: float, dy: float) -> np.ndarray:
 def correct_drift(series, shifts: np.ndarray):
     """A new series with every frame moved back onto frame 0 (input untouched).
 
-    Sub-pixel Fourier shifts; lazy series stay lazy (one Dask task per frame,
-    memory bounded by a few frames).
+    Sub-pixel Fourier shifts (periodic: what leaves one border re-enters at
+    the other, so crop by the largest shift before analysing the borders);
+    lazy series stay lazy (one Dask task per frame, memory bounded by a few
+    frames).
+
+    Parameters
+    ----------
+    series : AtomicSeries or (n, y, x) array
+    shifts : ndarray
+        ``(n_frames, 2)`` shifts ``(dx, dy)`` in px, as :func:`estimate_drift`
+        returns them (frame ``k`` is moved by ``-shifts[k]``).
+
+    Returns
+    -------
+    AtomicSeries (lazy if the input is) or ndarray
+        With ``metadata.Processing.drift_px`` set.
     """
     check_series(series)
     data, lazy = _frames(series)
@@ -144,6 +180,14 @@ def correct_drift(series, shifts: np.ndarray):
     if shifts.shape != (data.shape[0], 2):
         raise InvalidParameterError(f"shifts must have shape ({data.shape[0]}, 2), got "
                                     f"{shifts.shape}.")
+    if not np.isfinite(shifts).all():
+        raise InvalidParameterError("shifts must be finite numbers (px).")
+    too_far = (np.abs(shifts[:, 0]) >= data.shape[2]) | (np.abs(shifts[:, 1]) >= data.shape[1])
+    if too_far.any():
+        raise InvalidImageError(
+            f"Frame {int(np.argmax(too_far))} is shifted by more than the field of view "
+            f"({data.shape[2]}x{data.shape[1]} px): nothing of frame 0 is left to align. Split "
+            "the series where the drift jumps.")
     if lazy:
         import dask.array as da
 

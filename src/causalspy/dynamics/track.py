@@ -18,11 +18,7 @@ FORMAT_VERSION = 1
 
 
 def _mutual_nearest(a: np.ndarray, b: np.ndarray, max_disp: float):
-    """Pairs (i, j): b[j] is a[i]'s nearest within max_disp and vice versa.
-
-    For displacements well below half the column spacing this is the optimal
-    one-to-one assignment, found with two KD-tree queries (no Python loop).
-    """
+    """Pairs (i, j): b[j] is a[i]'s nearest within max_disp and vice versa."""
     if len(a) == 0 or len(b) == 0:
         return np.zeros(0, int), np.zeros(0, int)
     da, ja = cKDTree(b).query(a, distance_upper_bound=max_disp)
@@ -33,9 +29,47 @@ def _mutual_nearest(a: np.ndarray, b: np.ndarray, max_disp: float):
     return i[ok], j[ok]
 
 
+def _assign(a: np.ndarray, b: np.ndarray, max_disp: float):
+    """One-to-one links between ``a`` and ``b`` minimizing the summed squared displacement.
+
+    Mutual nearest neighbours (two KD-tree queries) settle almost every
+    link; the rest (crowded or competing candidates) go to
+    :func:`scipy.optimize.linear_sum_assignment` on the sparse candidate
+    pairs within ``max_disp`` (KD-tree ``sparse_distance_matrix``), so the
+    dense problem is only as large as the conflicts.
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    i, j = _mutual_nearest(a, b, max_disp)
+    if len(a) == 0 or len(b) == 0:
+        return i, j
+    ra = np.setdiff1d(np.arange(len(a)), i)
+    rb = np.setdiff1d(np.arange(len(b)), j)
+    if ra.size and rb.size:
+        pairs = cKDTree(a[ra]).sparse_distance_matrix(cKDTree(b[rb]), max_disp,
+                                                      output_type="ndarray")
+        if len(pairs):
+            rows, ri = np.unique(pairs["i"], return_inverse=True)
+            cols, cj = np.unique(pairs["j"], return_inverse=True)
+            big = 4.0 * max_disp ** 2 * (len(rows) + len(cols)) + 1.0
+            cost = np.full((len(rows), len(cols)), big)
+            cost[ri, cj] = pairs["v"] ** 2
+            r, c = linear_sum_assignment(cost)
+            ok = cost[r, c] < big
+            i = np.concatenate([i, ra[rows[r[ok]]]])
+            j = np.concatenate([j, rb[cols[c[ok]]]])
+    return i, j
+
+
 def link(table: pd.DataFrame, max_disp: float, memory: int = 1, x: str | None = None,
          y: str | None = None) -> pd.DataFrame:
     """Give every detection a ``track`` id by linking frame to frame.
+
+    Each frame's detections are assigned one-to-one to the active tracks
+    (last positions) by KD-tree candidate search and a minimum summed squared
+    displacement assignment (mutual nearest neighbours, then
+    :func:`scipy.optimize.linear_sum_assignment` on the remaining sparse
+    candidates); no Python loop over atoms.
 
     Parameters
     ----------
@@ -74,7 +108,7 @@ def link(table: pd.DataFrame, max_disp: float, memory: int = 1, x: str | None = 
         cur = np.nonzero(fr == f)[0]
         alive = f - act_last <= memory + 1
         ai = np.nonzero(alive)[0]
-        i, j = _mutual_nearest(act_pos[ai], xy[cur], max_disp)
+        i, j = _assign(act_pos[ai], xy[cur], max_disp)
         track[cur[j]] = act_id[ai[i]]
         act_pos[ai[i]] = xy[cur[j]]
         act_last[ai[i]] = f
@@ -117,11 +151,17 @@ def _events(t: pd.DataFrame, n_frames_first: int, n_frames_last: int, shape=None
                                   "x": pos[:, 0], "y": pos[:, 1]}))
     # per-frame labels that mean the same thing in every frame (intensity classes
     # are refitted per frame, so their numbers are not compared)
-    for col, kind in (("sublattice", "sublattice_change"), ("species", "species_change"),
+    # the descriptors' site (metal / chalcogen) when labelled, else the atoms' sublattice
+    sub = "site" if "site" in t else "sublattice"
+    for col, kind in ((sub, "sublattice_change"), ("species", "species_change"),
                       ("phase", "phase_flip")):
         if col not in t:
             continue
         s = t.sort_values(["track", "frame"])
+        if col == "phase":
+            # a boundary column is "undetermined" for a while: a flip is 2H <-> 1T between
+            # determined labels, reported at the first frame of the new one
+            s = s[s["phase"].isin(["2H", "1T"])]
         same = s["track"].to_numpy()[1:] == s["track"].to_numpy()[:-1]
         v = s[col].to_numpy()
         changed = np.nonzero(same & (v[1:] != v[:-1]))[0] + 1
@@ -215,28 +255,59 @@ class Tracks:
 
 
 def track_series(series, max_disp: float | None = None, memory: int = 1, drift=None,
-                 progress=None, **find_kwargs) -> Tracks:
+                 progress=None, descriptors: str | None = None, **find_kwargs) -> Tracks:
     """Drift, atoms of every frame, and tracks: the whole chain on a series.
 
-    ``max_disp`` defaults to 0.35 x the column separation found on frame 0.
-    """
-    from causalspy.dynamics.drift import _frames, estimate_drift
-    from causalspy.dynamics.series import find_atoms_series
+    One pass over the frames (each is read once: registered to the previous
+    one, then its atoms found), then one linking pass over the table.
 
+    Parameters
+    ----------
+    series : AtomicSeries, (n, y, x) array or list of 2D frames
+        Not modified; a lazy series is read frame by frame.
+    max_disp : float, optional
+        Largest displacement (px) between frames after drift correction;
+        default 0.35 x the column separation found on frame 0.
+    memory : int
+        Frames a column may be missed and keep its track.
+    drift : ndarray, optional
+        Known ``(n_frames, 2)`` shifts; default: estimated in the same pass.
+    progress : callable, optional
+        ``progress(done, total)`` after each frame.
+    descriptors : {"hexagonal"}, optional
+        Label each frame's columns (site, phase, ...), which gives
+        ``phase_flip`` events and feeds :func:`series_descriptors`.
+    **find_kwargs
+        Passed to :func:`causalspy.find_atoms`.
+
+    Returns
+    -------
+    Tracks
+    """
+    from causalspy.dynamics.drift import _frames
+    from causalspy.dynamics.series import _time_axis, find_atoms_series
+
+    table = find_atoms_series(series, drift="estimate" if drift is None else drift,
+                              progress=progress, descriptors=descriptors, **find_kwargs)
     if drift is None:
-        drift = estimate_drift(series)
-    table = find_atoms_series(series, drift=drift, progress=progress, **find_kwargs)
+        drift = table.attrs.pop("drift")
+    table.attrs.clear()
     if max_disp is None:
         sep = find_kwargs.get("separation")
         if sep is None:
-            from scipy.spatial import cKDTree as _T
-
             p0 = table.loc[table["frame"] == table["frame"].min(), ["x", "y"]].to_numpy()
-            d, _ = _T(p0).query(p0, k=2)
+            d, _ = cKDTree(p0).query(p0, k=2)
             sep = float(np.median(d[:, 1]))
         max_disp = 0.35 * sep
     linked = link(table, max_disp=max_disp, memory=memory)
     data, _ = _frames(series)
-    return Tracks(linked, drift, {"max_disp": max_disp, "memory": memory,
-                                  "shape": [int(v) for v in np.shape(data)[1:]],
-                                  "edge_margin": 2.0 * max_disp})
+    t_ax = _time_axis(series)
+    meta = {"max_disp": max_disp, "memory": memory,
+            "shape": [int(v) for v in np.shape(data)[1:]], "edge_margin": 2.0 * max_disp,
+            "frame_time": float(t_ax.scale) if t_ax is not None else 1.0,
+            "time_units": str(t_ax.units) if t_ax is not None else "frame"}
+    if hasattr(series, "axes_manager"):
+        ax = series.axes_manager.signal_axes
+        meta["calibration"] = {"x_scale": float(ax[0].scale), "y_scale": float(ax[1].scale),
+                               "x_units": str(ax[0].units)}
+    return Tracks(linked, drift, meta)
