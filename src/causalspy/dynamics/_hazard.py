@@ -30,7 +30,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 __all__ = ["SiteModel", "fit_model", "spatial_blocks", "cross_validate", "auc",
-           "tile_bootstrap_auc", "bootstrap_coefficients", "shuffled_baseline", "top_k"]
+           "tile_bootstrap_auc", "bootstrap_cv_auc", "bootstrap_coefficients", "shuffled_baseline", "top_k"]
 
 
 @dataclass
@@ -160,7 +160,8 @@ def spatial_blocks(xy: np.ndarray, n_blocks: tuple[int, int]) -> np.ndarray:
 
 
 def cross_validate(kind, X, label, event_window, last_window, n_windows, features, xy,
-                   blocks: np.ndarray, buffer: float, C: float) -> np.ndarray:
+                   blocks: np.ndarray, buffer: float, C: float,
+                   weight: np.ndarray | None = None) -> np.ndarray:
     """Out-of-block probabilities: each block predicted by a model fitted on the other
     blocks without the sites within ``buffer`` px of the held-out block.
 
@@ -168,9 +169,11 @@ def cross_validate(kind, X, label, event_window, last_window, n_windows, feature
     baseline are those of a fit on all sites. Otherwise a block whose training set
     happens to hold more nuclei gets a higher intercept, and pooling the folds
     ranks its sites above the others for no reason related to them: with few
-    nuclei that alone drags a no-information AUC far below 0.5.
+    nuclei that alone drags a no-information AUC far below 0.5. ``weight``
+    (bootstrap multiplicities) weights the fits.
     """
-    ref = fit_model(kind, X, label, event_window, last_window, n_windows, features, C)
+    w = np.ones(len(label)) if weight is None else np.asarray(weight, float)
+    ref = fit_model(kind, X, label, event_window, last_window, n_windows, features, C, weight=w)
     prob = np.full(len(label), np.nan)
     for b in np.unique(blocks):   # one fit per block (a handful), vectorized inside
         test = blocks == b
@@ -179,22 +182,35 @@ def cross_validate(kind, X, label, event_window, last_window, n_windows, feature
             d, _ = cKDTree(xy[test]).query(xy, distance_upper_bound=buffer)
             train &= ~np.isfinite(d)
         m = fit_model(kind, X, label, event_window, last_window, n_windows, features, C,
-                      weight=train.astype(float))
+                      weight=w * train)
         m.intercept, m.baseline = ref.intercept, ref.baseline
         prob[test] = m.predict(X[test], n_windows)
     return prob
 
 
-def auc(y: np.ndarray, score: np.ndarray) -> float:
-    """ROC AUC (Mann-Whitney, ties count half); NaN without both classes."""
+def auc(y: np.ndarray, score: np.ndarray, weight: np.ndarray | None = None) -> float:
+    """ROC AUC (Mann-Whitney, ties count half, optional case weights); NaN without both
+    classes."""
     from scipy.stats import rankdata
 
     y = np.asarray(y, bool)
-    n1, n0 = int(y.sum()), int((~y).sum())
-    if n1 == 0 or n0 == 0:
+    score = np.asarray(score, float)
+    w = np.ones(len(y)) if weight is None else np.asarray(weight, float)
+    w1, w0 = w[y].sum(), w[~y].sum()
+    if w1 <= 0 or w0 <= 0:
         return float("nan")
-    r = rankdata(score)
-    return float((r[y].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
+    if weight is None:
+        r = rankdata(score)
+        n1 = int(y.sum())
+        return float((r[y].sum() - n1 * (n1 + 1) / 2) / (n1 * (len(y) - n1)))
+    # weighted: P(score_pos > score_neg) + 0.5 P(tie), by sorting the negatives once
+    neg = np.sort(score[~y])
+    wn = w[~y][np.argsort(score[~y], kind="stable")]
+    cw = np.r_[0.0, np.cumsum(wn)]
+    lo = np.searchsorted(neg, score[y], side="left")
+    hi = np.searchsorted(neg, score[y], side="right")
+    below = cw[lo] + 0.5 * (cw[hi] - cw[lo])
+    return float((w[y] * below).sum() / (w1 * w0))
 
 
 def tiles(xy: np.ndarray, size: float) -> np.ndarray:
@@ -205,14 +221,31 @@ def tiles(xy: np.ndarray, size: float) -> np.ndarray:
 
 
 def tile_bootstrap_auc(y, score, tile_id, n_boot: int, rng) -> np.ndarray:
-    """AUCs over bootstrap resamples of spatial tiles (neighbours move together)."""
+    """AUCs of fixed scores over bootstrap resamples of spatial tiles."""
     ut = np.unique(tile_id)
-    members = [np.flatnonzero(tile_id == t) for t in ut]
+    inv = np.searchsorted(ut, tile_id)
     out = []
     for _ in range(n_boot):   # resampling loop; each AUC is vectorized
-        pick = rng.integers(0, len(ut), len(ut))
-        ix = np.concatenate([members[k] for k in pick])
-        out.append(auc(y[ix], score[ix]))
+        cnt = np.bincount(rng.integers(0, len(ut), len(ut)), minlength=len(ut))
+        out.append(auc(y, score, cnt[inv].astype(float)))
+    out = np.asarray(out)
+    return out[np.isfinite(out)]
+
+
+def bootstrap_cv_auc(kind, X, label, event_window, last_window, n_windows, features, xy,
+                     blocks, buffer, C, tile_id, n_boot: int, rng) -> np.ndarray:
+    """Out-of-block AUCs over tile-bootstrap resamples, the whole cross-validation refitted
+    on each: the interval holds the fitting noise too, not only which sites were drawn
+    (with a few nuclei the fits vary more than the sample)."""
+    ut = np.unique(tile_id)
+    inv = np.searchsorted(ut, tile_id)
+    out = []
+    for _ in range(n_boot):   # one cross-validation per resample
+        cnt = np.bincount(rng.integers(0, len(ut), len(ut)), minlength=len(ut))
+        w = cnt[inv].astype(float)
+        p = cross_validate(kind, X, label, event_window, last_window, n_windows, features, xy,
+                           blocks, buffer, C, weight=w)
+        out.append(auc(label, np.nan_to_num(p, nan=0.0), w))
     out = np.asarray(out)
     return out[np.isfinite(out)]
 

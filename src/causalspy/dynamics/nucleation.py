@@ -297,7 +297,8 @@ def _phase_at(img, box, series, sites_xy, a_px, find_kwargs) -> np.ndarray:
 
 
 def transition_labels(phases: np.ndarray, xy: np.ndarray, a_px: float,
-                      usable: np.ndarray | None = None, min_size: int = 1) -> pd.DataFrame:
+                      usable: np.ndarray | None = None, min_size: int = 1,
+                      core_radius: float = 1.0) -> pd.DataFrame:
     """Flip window, nucleus and at-risk interval of every site from its phase over time.
 
     Parameters
@@ -311,6 +312,10 @@ def transition_labels(phases: np.ndarray, xy: np.ndarray, a_px: float,
         Sites that may carry a label (others still connect regions).
     min_size : int
         Smallest new 1T region counted as a nucleus (1: a single site).
+    core_radius : float
+        Sites of a new region within this many lattice parameters of its
+        centroid are the nucleation sites (at least the one nearest to it);
+        the rest of the region had already grown out of them and is censored.
 
     Returns
     -------
@@ -327,7 +332,8 @@ def transition_labels(phases: np.ndarray, xy: np.ndarray, a_px: float,
     A site *flips* in the first window where it is 1T and the next window
     does not see it as 2H (one-window misreadings do not count). In window
     ``w`` the flipped sites form connected regions (neighbours closer than
-    1.5 a); a region with no site flipped before ``w`` is a new nucleus.
+    1.5 a); a region with no site flipped before ``w`` is a new nucleus, its
+    core its nucleation sites.
     """
     P = np.asarray(phases, float)
     nw, ns = P.shape
@@ -350,12 +356,16 @@ def transition_labels(phases: np.ndarray, xy: np.ndarray, a_px: float,
         comp = np.where(on, comp, -1)
         old = np.unique(comp[on & (flip < w)])
         new = np.setdiff1d(np.unique(comp[on & (flip == w)]), old)
-        for c in new:
-            members = comp == c
-            if members.sum() < min_size:
+        for c in new:   # a few new regions per window
+            members = np.flatnonzero(comp == c)
+            if len(members) < min_size:
                 continue
-            nucleus[members] = nid
-            event[members] = w
+            # a region seen one window after it formed has grown: its core (around the
+            # centroid) is where it nucleated, the rest was reached by growth (censored)
+            dc = np.hypot(*(xy[members] - xy[members].mean(axis=0)).T)
+            core = members[dc <= max(core_radius * a_px, dc.min() + 1e-9)]
+            nucleus[core] = nid
+            event[core] = w
             nid += 1
     label = (nucleus >= 0) & usable
     last = np.where(label, event, np.where(flip >= 0, flip - 1, nw - 1))
@@ -597,7 +607,11 @@ def predict_nucleation(series, before: int, after: int | None = None, *,
         p = prob[usable]
         tid = hz.tiles(xy[usable], 2 * radius * a_px)
         a = hz.auc(y, p)
-        boots = hz.tile_bootstrap_auc(y, p, tid, n_boot, rng)
+        if own_labels:
+            boots = hz.bootstrap_cv_auc(model, Xu, y, tr["event"], tr["last"], nw, feats,
+                                        xy[usable], blocks, buffer, C, tid, n_boot, rng)
+        else:   # a model fitted elsewhere: only the sites vary
+            boots = hz.tile_bootstrap_auc(y, p, tid, n_boot, rng)
         lo, hi = (np.percentile(boots, [2.5, 97.5]) if len(boots) else (np.nan, np.nan))
         if own_labels:
             sh = hz.shuffled_baseline(model, Xu, y, tr["event"], tr["last"], nw, feats, xy[usable],

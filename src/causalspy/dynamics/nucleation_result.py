@@ -94,9 +94,11 @@ class NucleationPrediction:
                         f"that formed (shuffled descriptors: {sh}, p = {v['p_value']:.2g}); "
                         f"{topk}.")
             else:
+                where = ("lies below 0.5: what the model learns in some regions does not "
+                         "hold in others" if v["auc_high"] < 0.5 else "includes 0.5")
                 head = (f"Not predictable from these descriptors: ROC AUC {auc_txt} — the "
-                        f"interval includes 0.5 (shuffled descriptors: {sh}); {topk}. Where "
-                        "the new phase nucleates looks random given what was seen before.")
+                        f"interval {where} (shuffled descriptors: {sh}); {topk}. Where the "
+                        "new phase nucleates looks random given what was seen before.")
         d = self.drivers
         if "effect" in d and v.get("validated") and v.get("predictable"):
             sig = d[d["effect"].isin(["raises", "lowers"])]
