@@ -131,6 +131,9 @@ def _with_hexagonal(t: pd.DataFrame, atoms, k: int) -> pd.DataFrame:
     for c, v in fill.items():
         if c in t:
             t[c] = t[c].where(t[c].notna(), v)
+    for c in ("site", "phase", "defect"):
+        if c in t:   # the string dtype a saved table reads back with (lossless round trip)
+            t[c] = t[c].astype(str)
     if "flag" in t:
         t["flag"] = t["flag"].astype(bool)
     if "hollow" in t:
@@ -379,7 +382,7 @@ def series_descriptors(source, structure: str = "hexagonal", **track_kwargs) -> 
     out.insert(3, "cell_i", ci)
     out.insert(4, "cell_j", cj)
     out["flag"] = out["flag"].astype(bool) | ~ok
-    out["site"] = out["site"].astype(object).where(out["site"].notna(), "other")
+    out["site"] = out["site"].where(out["site"].notna(), "other").astype(str)
     lattice = {"t1": basis[:, 0], "t2": basis[:, 1], "origin": origin, "a_px": [a]}
     return SeriesDescriptors(out, lattice, names, frame_time, units, cal)
 

@@ -17,47 +17,42 @@ FORMAT = "causalspy-tracks"
 FORMAT_VERSION = 1
 
 
-def _mutual_nearest(a: np.ndarray, b: np.ndarray, max_disp: float):
-    """Pairs (i, j): b[j] is a[i]'s nearest within max_disp and vice versa."""
-    if len(a) == 0 or len(b) == 0:
-        return np.zeros(0, int), np.zeros(0, int)
-    da, ja = cKDTree(b).query(a, distance_upper_bound=max_disp)
-    db, ib = cKDTree(a).query(b, distance_upper_bound=max_disp)
-    i = np.nonzero(np.isfinite(da))[0]
-    j = ja[i]
-    ok = ib[j] == i
-    return i[ok], j[ok]
-
-
 def _assign(a: np.ndarray, b: np.ndarray, max_disp: float):
-    """One-to-one links between ``a`` and ``b`` minimizing the summed squared displacement.
+    """One-to-one links between ``a`` and ``b``: most links, then least squared displacement.
 
-    Mutual nearest neighbours (two KD-tree queries) settle almost every
-    link; the rest (crowded or competing candidates) go to
-    :func:`scipy.optimize.linear_sum_assignment` on the sparse candidate
-    pairs within ``max_disp`` (KD-tree ``sparse_distance_matrix``), so the
-    dense problem is only as large as the conflicts.
+    The candidate pairs within ``max_disp`` come from one KD-tree
+    ``sparse_distance_matrix``. A pair whose two ends have no other
+    candidate is linked directly (almost every column when ``max_disp`` is
+    below half the spacing); the rest (competing candidates) go to
+    :func:`scipy.optimize.linear_sum_assignment` on a dense matrix over those
+    points only, which maximizes the number of links and then minimizes the
+    summed squared displacement (as trackpy's subnetwork linking does).
     """
     from scipy.optimize import linear_sum_assignment
 
-    i, j = _mutual_nearest(a, b, max_disp)
     if len(a) == 0 or len(b) == 0:
-        return i, j
-    ra = np.setdiff1d(np.arange(len(a)), i)
-    rb = np.setdiff1d(np.arange(len(b)), j)
-    if ra.size and rb.size:
-        pairs = cKDTree(a[ra]).sparse_distance_matrix(cKDTree(b[rb]), max_disp,
-                                                      output_type="ndarray")
-        if len(pairs):
-            rows, ri = np.unique(pairs["i"], return_inverse=True)
-            cols, cj = np.unique(pairs["j"], return_inverse=True)
-            big = 4.0 * max_disp ** 2 * (len(rows) + len(cols)) + 1.0
-            cost = np.full((len(rows), len(cols)), big)
-            cost[ri, cj] = pairs["v"] ** 2
-            r, c = linear_sum_assignment(cost)
-            ok = cost[r, c] < big
-            i = np.concatenate([i, ra[rows[r[ok]]]])
-            j = np.concatenate([j, rb[cols[c[ok]]]])
+        return np.zeros(0, int), np.zeros(0, int)
+    pairs = cKDTree(a).sparse_distance_matrix(cKDTree(b), max_disp, output_type="ndarray")
+    if len(pairs) == 0:
+        return np.zeros(0, int), np.zeros(0, int)
+    pi, pj, pv = (pairs["i"].astype(np.int64), pairs["j"].astype(np.int64),
+                  pairs["v"].astype(float))
+    deg_a = np.bincount(pi, minlength=len(a))
+    deg_b = np.bincount(pj, minlength=len(b))
+    simple = (deg_a[pi] == 1) & (deg_b[pj] == 1)
+    i, j = pi[simple], pj[simple]
+    hard = ~simple
+    if hard.any():
+        rows, ri = np.unique(pi[hard], return_inverse=True)
+        cols, cj = np.unique(pj[hard], return_inverse=True)
+        # larger than any sum of real costs: a real link always beats no link
+        big = max_disp ** 2 * (min(len(rows), len(cols)) + 1)
+        cost = np.full((len(rows), len(cols)), big)
+        cost[ri, cj] = pv[hard] ** 2
+        r, c = linear_sum_assignment(cost)
+        ok = cost[r, c] < big
+        i = np.concatenate([i, rows[r[ok]]])
+        j = np.concatenate([j, cols[c[ok]]])
     return i, j
 
 
@@ -66,10 +61,11 @@ def link(table: pd.DataFrame, max_disp: float, memory: int = 1, x: str | None = 
     """Give every detection a ``track`` id by linking frame to frame.
 
     Each frame's detections are assigned one-to-one to the active tracks
-    (last positions) by KD-tree candidate search and a minimum summed squared
-    displacement assignment (mutual nearest neighbours, then
-    :func:`scipy.optimize.linear_sum_assignment` on the remaining sparse
-    candidates); no Python loop over atoms.
+    (last positions) by KD-tree candidate search and an assignment that
+    links as many as possible with the least summed squared displacement
+    (unambiguous pairs directly, competing ones by
+    :func:`scipy.optimize.linear_sum_assignment` on those only); no Python
+    loop over atoms.
 
     Parameters
     ----------
@@ -158,6 +154,13 @@ def _events(t: pd.DataFrame, n_frames_first: int, n_frames_last: int, shape=None
         if col not in t:
             continue
         s = t.sort_values(["track", "frame"])
+        # labels of border-cut (flagged) or unassigned columns are not evidence of a change
+        if "flag" in s:
+            s = s[~s["flag"].astype(bool)]
+        if col == "sublattice":
+            s = s[s["sublattice"] >= 0]
+        if col == "site":
+            s = s[s["site"].isin(["metal", "chalcogen"])]
         if col == "phase":
             # a boundary column is "undetermined" for a while: a flip is 2H <-> 1T between
             # determined labels, reported at the first frame of the new one
@@ -216,8 +219,21 @@ class Tracks:
         """All detections of one track, by frame."""
         return self.table[self.table["track"] == track].sort_values("frame")
 
-    def plot(self, image=None, ax=None, min_length: int = 2):
-        """Tracks (drift-corrected) over an image, events marked."""
+    def plot(self, image=None, ax=None, min_length: int = 2, frame: int | None = None):
+        """Tracks over an image, events marked.
+
+        Parameters
+        ----------
+        image : array or signal, optional
+            Drawn underneath (e.g. a frame, or the drift-corrected mean).
+        ax : matplotlib Axes, optional
+        min_length : int
+            Shortest track drawn (detections).
+        frame : int, optional
+            Draw in that frame's pixel coordinates (drift added back; pass
+            that frame as ``image``) and mark the events of that frame only;
+            default: frame-0 coordinates, all events.
+        """
         import matplotlib.pyplot as plt
 
         if ax is None:
@@ -226,18 +242,28 @@ class Tracks:
             ax.imshow(np.asarray(getattr(image, "data", image)), cmap="gray")
         x = "x_corr" if "x_corr" in self.table else "x"
         y = "y_corr" if "y_corr" in self.table else "y"
-        for _, g in self.table.groupby("track"):
-            if len(g) >= min_length:
-                ax.plot(g[x], g[y], lw=0.8)
-        colors = {"appear": "lime", "disappear": "red"}
-        for kind, g in self.events.groupby("event"):
-            ax.scatter(g["x"] - self.drift[g["frame"].clip(upper=len(self.drift) - 1), 0],
-                       g["y"] - self.drift[g["frame"].clip(upper=len(self.drift) - 1), 1],
+        n = len(self.drift)
+        if frame is not None and not 0 <= int(frame) < max(n, 1):
+            raise InvalidParameterError(f"frame must be in 0..{n - 1}, got {frame}.")
+        dx, dy = (self.drift[int(frame)] if frame is not None and n else (0.0, 0.0))
+        t = self.table
+        long = t.groupby("track")["frame"].transform("size") >= min_length
+        # one line per track, drawn as one NaN-separated polyline (no loop over tracks)
+        s = t[long].sort_values(["track", "frame"])
+        brk = np.r_[s["track"].to_numpy()[1:] != s["track"].to_numpy()[:-1], True]
+        xs = np.insert(s[x].to_numpy(float) + dx, np.flatnonzero(brk) + 1, np.nan)
+        ys = np.insert(s[y].to_numpy(float) + dy, np.flatnonzero(brk) + 1, np.nan)
+        ax.plot(xs, ys, lw=0.8, color="tab:cyan")
+        ev = self.events if frame is None else self.events[self.events["frame"] == int(frame)]
+        colors = {"appear": "lime", "disappear": "red", "phase_flip": "orange"}
+        for kind, g in ev.groupby("event"):
+            f = g["frame"].clip(upper=n - 1).to_numpy()
+            ax.scatter(g["x"] - self.drift[f, 0] + dx, g["y"] - self.drift[f, 1] + dy,
                        s=40, facecolors="none", edgecolors=colors.get(kind, "yellow"),
                        label=kind)
-        if len(self.events):
+        if len(ev):
             ax.legend(loc="upper right", fontsize=8)
-        ax.set_title(repr(self))
+        ax.set_title(repr(self) if frame is None else f"{self!r}, frame {int(frame)}")
         return ax
 
     def save(self, path: str | Path) -> Path:
