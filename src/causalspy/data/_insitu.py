@@ -51,7 +51,11 @@ class InsituTruth:
         ``hazard`` (per frame), ``nucleation_time`` (s: when the site's cell
         turns 1T, by nucleation or by a growing region; ``inf`` if not within
         the series), ``transition_frame`` (first frame showing it 1T, -1 if
-        never) and ``nucleated_first`` (True for the nucleus sites).
+        never), ``octahedral_frame`` (first frame in which all six chalcogen
+        neighbours of the metal are in the 1T arrangement, which needs the
+        neighbouring cells too: when a phase label measured on the image,
+        e.g. :func:`~causalspy.descriptors.hexagonal_descriptors`, can call it
+        1T; -1 if never) and ``nucleated_first`` (True for the nucleus sites).
     nuclei : pandas.DataFrame
         ``site``, ``x``, ``y``, ``time`` (s), ``frame`` (first frame showing
         the nucleus), in order of nucleation.
@@ -616,6 +620,17 @@ def insitu_series(
     site_id = np.full(n_cells, -1, np.int64)
     site_id[site_cells] = np.arange(len(site_cells))
     t_switch = switch[site_cells]
+    # a metal's six chalcogen neighbours are all in the 1T arrangement once its own cell and
+    # the cells at -a1, -a2, -a1-a2 have switched (their 1T columns are its type-2 hollows):
+    # what a phase label measured from an image can see
+    grid = np.full((n1.max() - n1.min() + 3, n2.max() - n2.min() + 3), -1, np.int64)
+    g1, g2 = n1 - n1.min() + 1, n2 - n2.min() + 1
+    grid[g1, g2] = np.arange(n_cells)
+    sw_pad = np.r_[switch, np.inf]             # index -1: a cell outside the lattice
+    sc = site_cells
+    octa = np.max([sw_pad[grid[g1[sc] - d1, g2[sc] - d2]]
+                   for d1, d2 in ((0, 0), (1, 0), (0, 1), (1, 1))], axis=0)
+    octa_frame = np.where(np.isfinite(octa), np.ceil(octa - 1e-9), -1).astype(np.int64)
     tr_frame = np.where(np.isfinite(t_switch), np.ceil(t_switch - 1e-9), -1).astype(np.int64)
     is_nuc = np.zeros(len(site_cells), bool)
     is_nuc[nuc_s_arr] = True
@@ -631,6 +646,7 @@ def insitu_series(
         "hazard": hz,
         "nucleation_time": t_switch * frame_time,
         "transition_frame": tr_frame,
+        "octahedral_frame": octa_frame,
         "nucleated_first": is_nuc,
     })
     nuclei = pd.DataFrame({"site": nuc_s_arr, "x": sx[nuc_s_arr], "y": sy[nuc_s_arr],
