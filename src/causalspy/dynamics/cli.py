@@ -1,4 +1,4 @@
-"""``causalspy track SERIES --out tracks.csv [--events events.csv] [--plot tracks.png]``."""
+"""``causalspy track SERIES --out tracks.csv [--events events.csv] [--plot tracks.png] [--descriptors hexagonal]``."""
 
 from __future__ import annotations
 
@@ -38,6 +38,8 @@ def cmd_track(args: argparse.Namespace) -> int:
 
     s = _load_series(args.series, lazy=not args.eager)
     kw = {} if args.separation is None else {"separation": args.separation}
+    if args.descriptors:
+        kw["descriptors"] = args.descriptors
     tracks = track_series(s, max_disp=args.max_disp, memory=args.memory,
                           progress=lambda k, n: print(f"frame {k}/{n}", file=sys.stderr)
                           if args.verbose else None, **kw)
@@ -72,6 +74,9 @@ def add_track_parser(sub) -> None:
                    help="largest displacement between frames after drift correction (px; "
                    "default 0.35 x separation)")
     p.add_argument("--memory", type=int, default=1, help="frames a column may be missed")
+    p.add_argument("--descriptors", choices=["hexagonal"], default=None,
+                   help="label columns per frame (site, local phase, ...): adds phase_flip "
+                   "events and the labels to the table")
     p.add_argument("--eager", action="store_true", help="load into memory (default: lazy)")
     p.add_argument("--plot", default=None, help="also save a PNG of the tracks over frame 0")
     p.add_argument("--verbose", action="store_true", help="print progress per frame")

@@ -45,6 +45,12 @@ class AtomicSeries(Signal2D):
 
         return track_series(self, **kwargs)
 
+    def descriptors(self, structure: str = "hexagonal", **kwargs):
+        """Per-frame descriptors on one cell grid; see :func:`causalspy.dynamics.series_descriptors`."""
+        from causalspy.dynamics.series import series_descriptors
+
+        return series_descriptors(self, structure=structure, **kwargs)
+
 
 class LazyAtomicSeries(LazySignal, AtomicSeries):
     """Lazy version of :class:`AtomicSeries` (read and processed frame by frame)."""
