@@ -48,7 +48,7 @@ def _make_kernel(acc_t, n_dense: int, masked: bool):
 
     # no cache=True: the variants share one source and would overwrite each other's cache
     @numba.njit(parallel=True, fastmath=True)
-    def kernel(data, w, masked_rows, mask, evp, evd, evg, evx, evc, n_ev_det, cx, cy
+    def kernel(data, w, masked_rows, mask, evp, evx, evd, evc, n_ev_det, cx, cy
                ):  # pragma: no cover - compiled
         n, ny, nx = data.shape
         nd = w.shape[0]
@@ -57,7 +57,7 @@ def _make_kernel(acc_t, n_dense: int, masked: bool):
             col = np.zeros(nx)
             cacc = np.zeros(nx, acc_t)
             dacc = np.zeros(max(nd, 2))
-            eacc = np.zeros(max(n_ev_det, 1))
+            eacc = np.zeros((max(n_ev_det, 1), 4))
             tot = 0.0
             my = 0.0
             syy = 0.0
@@ -110,15 +110,13 @@ def _make_kernel(acc_t, n_dense: int, masked: bool):
                         v = row[x]
                         rs += v
                         cacc[x] += v
-                # detector edges on this row, grouped by detector so each group is a
-                # register reduction (not a chain through eacc in memory):
-                # C_y[x] = col[x] + cacc[x]
-                for g in range(evp[y], evp[y + 1]):
-                    ge = 0.0
-                    for e in range(evg[g], evg[g + 1]):
-                        xe = evx[e]
-                        ge += evc[e] * (col[xe] + cacc[xe])
-                    eacc[evd[g]] += ge
+                # detector edges on this row: C_y[x] = col[x] + cacc[x]. One loop per
+                # row (a loop per detector would mispredict its exit), and four lanes
+                # per detector so that consecutive events on one detector do not wait
+                # on each other's read-modify-write
+                for e in range(evp[y], evp[y + 1]):
+                    xe = evx[e]
+                    eacc[evd[e], e & 3] += evc[e] * (col[xe] + cacc[xe])
                 if (y + 1) % _FLUSH == 0:
                     for x in range(nx):
                         col[x] += cacc[x]
@@ -145,7 +143,7 @@ def _make_kernel(acc_t, n_dense: int, masked: bool):
             for d in range(nd):
                 o[N_MOMENTS + d] = dacc[d]
             for d in range(n_ev_det):
-                o[N_MOMENTS + nd + d] = eacc[d]
+                o[N_MOMENTS + nd + d] = (eacc[d, 0] + eacc[d, 1]) + (eacc[d, 2] + eacc[d, 3])
         return out
 
     return kernel
@@ -162,12 +160,7 @@ def _kernel(acc_t, n_dense: int, masked: bool):
 
 
 def _events(weights: list[np.ndarray], ny: int, nx: int):
-    """Summation-by-parts events of detectors, grouped by row and detector.
-
-    Returns ``(evp, evd, evg, evx, evc)``: row ``y`` has groups
-    ``evp[y]:evp[y + 1]``; group ``g`` belongs to detector ``evd[g]`` and has
-    events ``evg[g]:evg[g + 1]`` at columns ``evx`` with coefficients ``evc``.
-    """
+    """Summation-by-parts events of detectors: CSR by row of (x, detector, coefficient)."""
     ys, xs, ds, cs = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)], [np.zeros(0, np.int64)], \
         [np.zeros(0)]
     for d, w in enumerate(weights):
@@ -178,15 +171,10 @@ def _events(weights: list[np.ndarray], ny: int, nx: int):
         ds.append(np.full(len(y), d))
         cs.append(diff[y, x])
     y, x, d, c = (np.concatenate(v) for v in (ys, xs, ds, cs))
-    order = np.lexsort((x, d, y))
+    order = np.lexsort((x, y))
     y, x, d, c = y[order], x[order], d[order], c[order]
-    # a group starts where the (row, detector) pair changes
-    start = np.ones(len(y), bool)
-    start[1:] = (y[1:] != y[:-1]) | (d[1:] != d[:-1])
-    gidx = np.nonzero(start)[0]
-    evg = np.append(gidx, len(y)).astype(np.int64)
-    evp = np.searchsorted(y[gidx], np.arange(ny + 1)).astype(np.int64)
-    return evp, d[gidx].astype(np.int64), evg, x.astype(np.int64), c.astype(np.float64)
+    evp = np.searchsorted(y, np.arange(ny + 1)).astype(np.int64)
+    return evp, x.astype(np.int64), d.astype(np.int64), c.astype(np.float64)
 
 
 def prepare(det_shape, detectors, mask, center):

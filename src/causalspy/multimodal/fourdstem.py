@@ -181,15 +181,34 @@ def _moments(s, detectors: list[Detector], mask, center, scheduler=None):
     return np.asarray(res), cols
 
 
-def _sample(s, scheduler=None, max_patterns: int = 1024):
-    """A strided subset of at most ~``max_patterns`` patterns, as float64 ``(n, det_y, det_x)``."""
+def _sample(s, scheduler=None, max_patterns: int = 256) -> np.ndarray:
+    """About ``max_patterns`` patterns spread over the scan, ``(n, det_y, det_x)``, data dtype.
+
+    In-memory data: a strided grid of scan positions. Lazy data: whole Dask
+    chunks spread over the scan (a strided grid would touch, and so read or
+    generate, every chunk), subsampled if one chunk holds more patterns.
+    """
     data, lazy = _data_of(s)
+    det = tuple(data.shape[-2:])
     ny, nx = data.shape[-4], data.shape[-3]
-    step = max(1, int(np.ceil(np.sqrt(ny * nx / max_patterns))))
-    sub = data[..., ::step, ::step, :, :]
-    if lazy:
-        sub = sub.compute(scheduler=scheduler) if scheduler else sub.compute()
-    return np.asarray(sub, np.float64).reshape((-1,) + tuple(data.shape[-2:]))
+    if not lazy:
+        step = max(1, int(np.ceil(np.sqrt(ny * nx / max_patterns))))
+        return np.asarray(data[..., ::step, ::step, :, :]).reshape((-1,) + det)
+    import dask.array as da
+
+    cy, cx = data.chunks[-4], data.chunks[-3]
+    oy, ox = np.cumsum((0,) + cy), np.cumsum((0,) + cx)
+    n_blocks = len(cy) * len(cx)
+    k = int(min(n_blocks, max(1, np.ceil(max_patterns / (max(cy) * max(cx))))))
+    blocks = np.unique(np.linspace(0, n_blocks - 1, k).round().astype(int))
+    parts = []
+    for b in blocks:
+        by, bx = divmod(int(b), len(cx))
+        blk = data[..., oy[by]:oy[by + 1], ox[bx]:ox[bx + 1], :, :].reshape((-1,) + det)
+        parts.append(blk[:: max(1, int(np.ceil(blk.shape[0] / max_patterns)))])
+    sub = da.concatenate(parts)
+    sub = sub.compute(scheduler=scheduler) if scheduler else sub.compute()
+    return np.asarray(sub)
 
 
 def _pixel_list(mask: np.ndarray, n: int = 5) -> str:
@@ -242,8 +261,9 @@ def bad_pixel_mask(s, hot: float = 5.0, max_patterns: int = 1024, scheduler=None
 
     check_4d(s)
     sub = _sample(s, scheduler, max_patterns)
-    bad = ~np.all(np.isfinite(sub), axis=0)
-    mean = np.where(bad, 0.0, np.nanmean(np.where(np.isfinite(sub), sub, np.nan), axis=0))
+    fin = np.isfinite(sub)
+    bad = ~np.all(fin, axis=0)
+    mean = np.where(fin, sub, 0).sum(axis=0, dtype=np.float64) / np.maximum(fin.sum(axis=0), 1)
     fp = np.ones((3, 3), bool)
     fp[1, 1] = False
     nbmax = ndimage.maximum_filter(mean, footprint=fp, mode="nearest")
@@ -253,7 +273,7 @@ def bad_pixel_mask(s, hot: float = 5.0, max_patterns: int = 1024, scheduler=None
     return bad | _dead_pixels(mean, n) | hot_px
 
 
-def _mean_pattern(s, scheduler=None, max_patterns: int = 1024, mask=None) -> np.ndarray:
+def _mean_pattern(s, scheduler=None, max_patterns: int = 256, mask=None) -> np.ndarray:
     """Mean pattern over a strided subset of at most ~``max_patterns`` scan positions.
 
     Only the detector geometry (centre, disk radius) comes from it, so a
@@ -263,7 +283,7 @@ def _mean_pattern(s, scheduler=None, max_patterns: int = 1024, mask=None) -> np.
     give a warning naming them.
     """
     sub = _sample(s, scheduler, max_patterns)
-    m = sub.mean(axis=0)
+    m = sub.mean(axis=0, dtype=np.float64)
     if mask is not None:
         m = np.where(np.asarray(mask, bool), 0.0, m)
     if not np.all(np.isfinite(m)):
