@@ -219,3 +219,108 @@ def test_refit_reaches_position_bound(tmp_path):
     d0 = atoms.descriptors()
     np.testing.assert_allclose(d_img.to_dataframe()["dx"], d0.to_dataframe()["dx"], atol=1e-9)
     assert back.descriptors().metadata["parameters"]["refit"] is False
+
+
+# ------------------------------------------------------------------ octahedral tilt
+def test_generator_tilt_truth():
+    s, truth = perovskite(cells=(6, 8), contrast="abf", tilt_deg=6, tilt_boundary=True,
+                          domains="none", displacement_pm=0, noise=False)
+    tc = truth.columns
+    b = tc[tc["sublattice"] == 1]
+    grid = b.pivot(index="cell_i", columns="cell_j", values="tilt").to_numpy()
+    # checkerboard of +-6 deg, flipped on the right half; the two columns of cells along
+    # the antiphase boundary turn by 3/4 of it (their shared O columns are frustrated)
+    ii, jj = np.indices(grid.shape)
+    sign = np.where((ii + jj) % 2 == 0, 1.0, -1.0) * np.where(jj >= 4, -1.0, 1.0)
+    half = np.degrees(np.arctan(np.tan(np.radians(6.0)) / 2))  # the O-O line across it
+    expected = sign * np.where((jj == 3) | (jj == 4), (6.0 + half) / 2, 6.0)
+    np.testing.assert_allclose(grid, expected, atol=1e-9)
+    assert tc.loc[tc["sublattice"] != 1, "tilt"].isna().all()
+    # the O columns really are where the truth says: O(+x) - O(-x) of cell (2, 2) turns by 6
+    o = tc[tc["sublattice"] == 2]
+    cell = 24.0
+    ox, oy = truth.params["origin_px"]
+    row = o[o["cell_i"] == 2]
+    right = row[np.isclose(row["x"], ox + 3 * cell)]
+    left = row[np.isclose(row["x"], ox + 2 * cell)]
+    v = np.r_[right[["x", "y"]].to_numpy()[0] - left[["x", "y"]].to_numpy()[0]]
+    assert np.degrees(np.arctan2(v[1], v[0])) == pytest.approx(6.0)
+    # no tilt: O columns on their ideal sites
+    _, t0 = perovskite(cells=(4, 4), contrast="abf", noise=False)
+    assert np.allclose(t0.columns.query("sublattice == 1")["tilt"], 0.0)
+
+
+def _tilt_match(desc, truth):
+    f, t = _match(desc, truth)
+    ok = ~f["flag_tilt"].to_numpy(bool)
+    return f, t, ok
+
+
+@pytest.fixture(scope="module")
+def abf_tilt_case():
+    s, truth = perovskite(cells=(12, 12), counts=1e4, seed=3, contrast="abf", domains="180",
+                          displacement_pm=15, species=("Sr", "Ti", "O"), tilt_deg=6,
+                          tilt_boundary=True)
+    return s, truth, s.find_atoms().descriptors()
+
+
+def test_tilt_abf_against_truth(abf_tilt_case):
+    s, truth, desc = abf_tilt_case
+    # A and B have similar ABF contrast (Z^0.5): found as one lattice, split by parity
+    assert desc.metadata["ab_split_by_parity"] is True
+    f, t, ok = _tilt_match(desc, truth)
+    assert len(f) >= 0.75 * len(_b_truth(truth)) and ok.mean() >= 0.95
+    err = f["tilt"][ok] - t["tilt"][ok]
+    assert np.sqrt(np.mean(err**2)) < 0.8  # deg; about 0.4 measured
+    assert abs(err.mean()) < 0.15
+    # antiphase pattern: the sign of every cell right, the magnitude on average
+    assert (np.sign(f["tilt"][ok]) == np.sign(t["tilt"][ok])).all()
+    bulk = ok & (np.abs(t["tilt"]) > 5.9).to_numpy()
+    assert np.abs(f["tilt"][bulk]).mean() == pytest.approx(6.0, abs=0.2)
+    # the cells along the antiphase boundary turn less (3/4)
+    edge = ok & (np.abs(t["tilt"]) < 5).to_numpy()
+    assert edge.sum() >= 8
+    assert np.abs(f["tilt"][edge]).mean() == pytest.approx(4.5, abs=0.4)
+    # displacements are still right with the O columns around
+    dy_err = f["dy"] - t["dy"]
+    assert np.sqrt(np.mean(dy_err**2)) < 0.2
+    assert desc.units["tilt"] == "deg"
+    assert "antiphase" in desc.metadata["tilt_convention"]
+
+
+def test_tilt_low_dose_fits_missing_oxygen_sites():
+    # at 2000 counts find_atoms misses many of the weak ABF O columns: the descriptors fit
+    # the empty O sites and keep the significant ones
+    s, truth = perovskite(cells=(10, 10), counts=2000, seed=4, contrast="abf", domains="none",
+                          displacement_pm=0, species=("Sr", "Ti", "O"), tilt_deg=8)
+    atoms = s.find_atoms()
+    n_o_truth = int((truth.present()["sublattice"] == 2).sum())
+    found_o = int(atoms.to_dataframe().shape[0]) - 2 * 100
+    assert found_o < 0.9 * n_o_truth  # find_atoms alone misses O columns
+    desc = atoms.descriptors()
+    assert desc.metadata["o_sites_added"] > 0
+    f, t, ok = _tilt_match(desc, truth)
+    assert ok.mean() >= 0.95
+    err = f["tilt"][ok] - t["tilt"][ok]
+    assert np.sqrt(np.mean(err**2)) < 2.0
+    assert (np.sign(f["tilt"][ok]) == np.sign(t["tilt"][ok])).mean() >= 0.99
+    # without the second pass, cells with a missing O column are flagged, not invented
+    d0 = atoms.descriptors(find_oxygen=False)
+    df0 = d0.to_dataframe()
+    assert df0["flag_tilt"].sum() > df0["flag"].sum()
+    assert df0.loc[df0["flag_tilt"], "tilt"].isna().all()
+
+
+def test_tilt_nan_without_oxygen(domains_case):
+    _, _, _, desc = domains_case  # HAADF, no O columns
+    df = desc.to_dataframe()
+    assert df["flag_tilt"].all() and df["tilt"].isna().all()
+    assert desc.metadata["o_columns"] == 0
+
+
+def test_one_species_square_lattice_is_no_perovskite():
+    from causalspy.data import square_lattice
+
+    s, _ = square_lattice(seed=0)
+    with pytest.raises(InvalidParameterError, match="perovskite"):
+        s.find_atoms().descriptors(structure="perovskite")

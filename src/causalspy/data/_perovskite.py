@@ -119,6 +119,8 @@ def perovskite(
     domain_width: float | None = None,
     wall_width: float = 1.0,
     strain_gradient: float = 0.0,
+    tilt_deg: float = 0.0,
+    tilt_boundary: bool = False,
 ) -> tuple[Signal2D, GroundTruth]:
     """Synthetic ABO3 perovskite viewed along [001] with ferroelectric domains.
 
@@ -189,6 +191,27 @@ def perovskite(
         column is displaced by ``u_x = g (x - x_c)^2 / (2 W)``, so the local
         strain is ``exx(x) = g (x - x_c) / W`` (zero at the centre, ``+/- g/2``
         at the edges). The true value per site is in the ``exx`` truth column.
+    tilt_deg : float
+        Octahedral rotation about the viewing axis (degrees, magnitude, in
+        [0, 30)): the four O columns around each B rotate rigidly by
+        ``phi(i, j) = s tilt_deg (-1) ** (i + j)`` (positive from +x towards
+        +y of the image, i.e. clockwise on screen), in-phase along the beam
+        (Glazer a0a0c+ seen along [001]: the O columns stay sharp) and
+        antiphase in the plane (corner-sharing octahedra rotate in opposite
+        senses, a checkerboard). Each pure-O column is shared by two B cells
+        and moves perpendicular to their B-B line by
+        ``cell_px / 4 * (tan(phi_1) - tan(phi_2))``, so in a perfect
+        checkerboard the O-O line of a cell turns by exactly ``phi``.
+        Visible with ``oxygen=True`` or ``contrast="abf"``.
+    tilt_boundary : bool
+        Flip the checkerboard (``s = -1``) on the right half of the cells
+        (``j >= cells[1] // 2``): an antiphase boundary of the tilt pattern.
+        The O columns on it are frustrated (their two B cells rotate the same
+        way) and stay in place: the O-O line across the boundary turns by
+        about ``phi / 2``, so the cells on either side turn by about
+        ``3 phi / 4``. The
+        true rotation of every cell's O square is in the ``tilt`` truth
+        column.
 
     Returns
     -------
@@ -198,8 +221,12 @@ def perovskite(
     truth : GroundTruth
         One row per site with the base columns (sublattice 0 = A, 1 = B,
         2 = O) plus ``dx``, ``dy`` (true B displacement in pixels, 0 for A
-        and O), ``domain`` (domain id of B cells, -1 for A and O) and
-        ``cell_i``, ``cell_j`` (row and column index of the unit cell).
+        and O), ``domain`` (domain id of B cells, -1 for A and O),
+        ``cell_i``, ``cell_j`` (row and column index of the unit cell),
+        ``exx`` and ``tilt`` (B cells: the rotation in degrees of the
+        O-O lines of the cell's four O columns, the mean of the
+        ``O(+x) - O(-x)`` and ``O(+y) - O(-y)`` directions against the
+        lattice; NaN for A and O).
 
     Raises
     ------
@@ -312,12 +339,33 @@ def perovskite(
             "cell_j": cj,
         },
     ]
+    # octahedral rotation: checkerboard of phi over the cells (optionally flipped on the
+    # right half), O columns moved perpendicular to the B-B line they sit on
+    tilt_deg = check_number("tilt_deg", tilt_deg, minimum=0.0, maximum=29.999)
+
+    def tan_phi(i: np.ndarray, j: np.ndarray) -> np.ndarray:
+        sign = np.where((i + j) % 2 == 0, 1.0, -1.0)
+        if tilt_boundary:
+            sign = np.where(j >= nx // 2, -sign, sign)
+        return np.tan(np.radians(tilt_deg)) * sign
+
+    # O at (j + 0.5, i): between B(i - 1, j) above and B(i, j) below, moves along x
+    o_v_dx = cell_px / 4 * (tan_phi(ci, cj) - tan_phi(ci - 1, cj))
+    # O at (j, i + 0.5): between B(i, j - 1) left and B(i, j) right, moves along y
+    o_h_dy = cell_px / 4 * (tan_phi(ci, cj - 1) - tan_phi(ci, cj))
+    # the same for the O columns of the next row / column (the cell's other two)
+    o_v_dx_next = cell_px / 4 * (tan_phi(ci + 1, cj) - tan_phi(ci, cj))
+    o_h_dy_next = cell_px / 4 * (tan_phi(ci, cj) - tan_phi(ci, cj + 1))
+    rot_x = np.arctan2(o_h_dy_next - o_h_dy, cell_px)  # O(+x) - O(-x) against +x
+    rot_y = np.arctan2(-(o_v_dx_next - o_v_dx), cell_px)  # O(+y) - O(-y) against +y
+    parts[0]["tilt"] = np.nan
+    parts[1]["tilt"] = np.degrees(0.5 * (rot_x + rot_y))
     if oxygen:
-        for fx, fy in ((0.5, 0.0), (0.0, 0.5)):
+        for fx, fy, ddx, ddy in ((0.5, 0.0, o_v_dx, 0.0), (0.0, 0.5, 0.0, o_h_dy)):
             parts.append(
                 {
-                    "x": ox + (cj + fx) * cell_px,
-                    "y": oy + (ci + fy) * cell_px,
+                    "x": ox + (cj + fx) * cell_px + ddx,
+                    "y": oy + (ci + fy) * cell_px + ddy,
                     "sublattice": 2,
                     "species": sp_o,
                     "counts": level(z_o),
@@ -326,6 +374,7 @@ def perovskite(
                     "domain": -1,
                     "cell_i": ci,
                     "cell_j": cj,
+                    "tilt": np.nan,
                 }
             )
     keys = list(parts[0])
@@ -343,7 +392,7 @@ def perovskite(
     data["present"] = np.ones(total, dtype=bool)
     data["sigma"] = np.full(total, sigma)
     data["edge"] = edge_mask(data["x"], data["y"], sigma, (height, width))
-    table = make_table(data, ["dx", "dy", "domain", "cell_i", "cell_j", "exx"])
+    table = make_table(data, ["dx", "dy", "domain", "cell_i", "cell_j", "exx", "tilt"])
     table = table.astype({"domain": np.int64, "cell_i": np.int64, "cell_j": np.int64})
 
     shape = (height, width)
@@ -361,6 +410,11 @@ def perovskite(
         "domain_width_cells": width_cells,
         "wall_width_cells": wall_width,
         "strain_gradient": g,
+        "tilt_deg": tilt_deg,
+        "tilt_boundary": bool(tilt_boundary),
+        "tilt_convention": "deg, rotation of the O square from +x towards +y (clockwise on "
+        "screen); checkerboard (-1)**(cell_i + cell_j), flipped for cell_j >= cells[1] // 2 "
+        "with tilt_boundary",
         "a_site_disorder": a_site_disorder,
         "a_site_substituent": a_site_substituent,
         "n_a_substituted": n_sub,
