@@ -48,7 +48,7 @@ def _make_kernel(acc_t, n_dense: int, masked: bool):
 
     # no cache=True: the variants share one source and would overwrite each other's cache
     @numba.njit(parallel=True, fastmath=True)
-    def kernel(data, w, masked_rows, mask, evp, evx, evd, evc, n_ev_det, cx, cy
+    def kernel(data, w, masked_rows, mask, evp, evk, evc, n_ev_det, cx, cy
                ):  # pragma: no cover - compiled
         n, ny, nx = data.shape
         nd = w.shape[0]
@@ -115,8 +115,9 @@ def _make_kernel(acc_t, n_dense: int, masked: bool):
                 # per detector so that consecutive events on one detector do not wait
                 # on each other's read-modify-write
                 for e in range(evp[y], evp[y + 1]):
-                    xe = evx[e]
-                    eacc[evd[e], e & 3] += evc[e] * (col[xe] + cacc[xe])
+                    k = evk[e]              # column << 20 | detector: one load
+                    xe = k >> 20
+                    eacc[k & 0xFFFFF, e & 3] += evc[e] * (col[xe] + cacc[xe])
                 if (y + 1) % _FLUSH == 0:
                     for x in range(nx):
                         col[x] += cacc[x]
@@ -160,7 +161,10 @@ def _kernel(acc_t, n_dense: int, masked: bool):
 
 
 def _events(weights: list[np.ndarray], ny: int, nx: int):
-    """Summation-by-parts events of detectors: CSR by row of (x, detector, coefficient)."""
+    """Summation-by-parts events of detectors: CSR by row of (x << 20 | detector, coefficient).
+
+    Row ``y`` has events ``evp[y]:evp[y + 1]``.
+    """
     ys, xs, ds, cs = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)], [np.zeros(0, np.int64)], \
         [np.zeros(0)]
     for d, w in enumerate(weights):
@@ -174,7 +178,7 @@ def _events(weights: list[np.ndarray], ny: int, nx: int):
     order = np.lexsort((x, y))
     y, x, d, c = y[order], x[order], d[order], c[order]
     evp = np.searchsorted(y, np.arange(ny + 1)).astype(np.int64)
-    return evp, x.astype(np.int64), d.astype(np.int64), c.astype(np.float64)
+    return evp, (x.astype(np.int64) << 20) | d.astype(np.int64), c.astype(np.float32)
 
 
 def prepare(det_shape, detectors, mask, center):
