@@ -218,7 +218,7 @@ def _auto_big_scan(det: int) -> int:
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("--rounds", type=int, default=7)
+    p.add_argument("--rounds", type=int, default=15)
     p.add_argument("--pyxem-scan", type=int, default=64)
     p.add_argument("--big-scan", type=int, default=0, help="0: smallest scan larger than RAM")
     p.add_argument("--big-det", type=int, default=256)
