@@ -1,16 +1,19 @@
 """Nucleation models over lattice sites and their honest validation.
 
-Two penalized (L2) logistic models from scikit-learn on standardized
-descriptors:
+Two L2-penalized logistic models on standardized descriptors (the objective
+of scikit-learn's ``LogisticRegression``, solved by Newton's method, see
+:func:`penalized_logistic`):
 
-* ``"hazard"`` — a discrete-time proportional-odds hazard model. Every site
-  contributes one row per observation window in which it is still *at
-  risk* (2H, not yet reached by a growing 1T region); the event is
-  "a new nucleus forms here in this window". Sites swallowed by a growing
-  region are censored when they are swallowed instead of counted as
-  negatives, and a per-window baseline absorbs a rate that changes with
-  time (dose). This is the survival model of a nucleation process; the
-  probability map is ``1 - prod_w (1 - h_iw)`` over the observed windows.
+* ``"hazard"`` — a discrete-time (logistic) hazard model. Every site is
+  observed for the windows in which it is still *at risk* (2H, not yet
+  reached by a growing 1T region); the event is "a new nucleus forms here
+  in this window". Sites swallowed by a growing region are censored when
+  they are swallowed instead of counted as negatives. The baseline is one
+  constant over the windows (the few windows of one transition do not
+  support a per-window rate; a changing rate moves every site alike and
+  leaves the ranking unchanged), so the site-window likelihood is binomial
+  and is fitted as two weighted rows per site. The probability map is
+  ``1 - (1 - h_i)^W`` over the ``W`` observed windows.
 * ``"logistic"`` — one row per site, label "the site is part of a nucleus".
   Simpler and fast, but it counts sites that were swallowed before they
   could nucleate as negatives.
@@ -29,7 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.spatial import cKDTree
 
-__all__ = ["SiteModel", "fit_model", "spatial_blocks", "cross_validate", "auc",
+__all__ = ["SiteModel", "fit_model", "penalized_logistic", "spatial_blocks", "cross_validate", "auc",
            "tile_bootstrap_auc", "bootstrap_cv_auc", "bootstrap_coefficients", "shuffled_baseline", "top_k"]
 
 
@@ -88,6 +91,44 @@ def _extend(base: np.ndarray, n: int) -> np.ndarray:
     return np.r_[base, np.full(n - len(base), base.mean())]
 
 
+def penalized_logistic(Z: np.ndarray, y: np.ndarray, w: np.ndarray, C: float,
+                       tol: float = 1e-10, max_iter: int = 100) -> tuple[np.ndarray, float]:
+    """L2-penalized logistic regression by Newton's method.
+
+    Minimizes ``0.5 |beta|^2 + C sum_i w_i logloss_i`` with an unpenalized
+    intercept: the objective of scikit-learn's ``LogisticRegression(C=C)``
+    (same coefficients), solved directly because the problems here are small
+    (a few descriptors) and are refitted hundreds of times in the bootstraps,
+    where an iterative quasi-Newton solver costs 100x more.
+    """
+    n, p = Z.shape
+    A = np.column_stack([np.ones(n), Z])
+    theta = np.zeros(p + 1)
+    pen = np.r_[0.0, np.ones(p)]
+
+    def objective(t):
+        eta = A @ t
+        return C * float(w @ (np.logaddexp(0.0, eta) - y * eta)) + 0.5 * float(pen @ (t * t))
+
+    f = objective(theta)
+    for _ in range(max_iter):   # Newton steps (converges in ~10)
+        eta = A @ theta
+        mu = _sigmoid(eta)
+        g = C * (A.T @ (w * (mu - y))) + pen * theta
+        H = C * (A.T * (w * mu * (1 - mu))) @ A + np.diag(pen + 1e-12)
+        step = np.linalg.solve(H, g)
+        t_new, f_new, lam = theta - step, objective(theta - step), 1.0
+        while f_new > f + 1e-12 and lam > 1e-6:   # damped where a full step overshoots
+            lam *= 0.5
+            t_new = theta - lam * step
+            f_new = objective(t_new)
+        done = abs(f - f_new) <= tol * max(1.0, abs(f))
+        theta, f = t_new, f_new
+        if done:
+            break
+    return theta[1:], float(theta[0])
+
+
 def _standardize(X):
     mean = np.nanmean(X, axis=0)
     scale = np.nanstd(X, axis=0)
@@ -103,18 +144,20 @@ def fit_model(kind: str, X: np.ndarray, label: np.ndarray, event_window: np.ndar
     Parameters
     ----------
     X : (n, p) descriptors (finite).
-    label : (n,) 1 where a nucleus formed.
+    label : (n,) 1 where a nucleus formed, 0 where the site stayed untransformed
+        (a control), -1 where a growing region reached it first (censored: in
+        the hazard model it counts for the windows it was at risk, the
+        logistic model leaves it out).
     event_window : (n,) window of the nucleation (-1: none).
     last_window : (n,) last window the site is at risk (its nucleation window,
         the window before a growing region swallowed it, or the last window).
     weight : (n,) optional integer multiplicities (bootstrap).
     """
-    from sklearn.linear_model import LogisticRegression
-
     X = np.asarray(X, float)
-    y = np.asarray(label, int)
+    lab = np.asarray(label, int)
+    y = (lab == 1).astype(int)
     w = np.ones(len(y)) if weight is None else np.asarray(weight, float)
-    keep = w > 0
+    keep = (w > 0) & ((lab >= 0) if kind == "logistic" else np.ones(len(y), bool))
     mean, scale = _standardize(X[keep])
     Z = (X - mean) / scale
     p = Z.shape[1]
@@ -125,28 +168,23 @@ def fit_model(kind: str, X: np.ndarray, label: np.ndarray, event_window: np.ndar
         return SiteModel(kind, features, mean, scale, np.zeros(p),
                          float(np.log(rate / (1 - rate))),
                          np.zeros(n_windows) if kind == "hazard" else np.zeros(0), C)
-    m = LogisticRegression(C=C, max_iter=500)
     if kind == "logistic":
-        m.fit(Z[keep], y[keep], sample_weight=w[keep])
-        return SiteModel(kind, features, mean, scale, m.coef_[0].copy(),
-                         float(m.intercept_[0]), np.zeros(0), C)
-    # person-period expansion: site i contributes windows 0..last_window[i]
+        coef, icpt = penalized_logistic(Z[keep], y[keep].astype(float), w[keep], C)
+        return SiteModel(kind, features, mean, scale, coef, icpt, np.zeros(0), C)
+    # discrete-time hazard, constant baseline: site i is at risk in windows
+    # 0..last_window[i] and nucleates in one of them or none. Its likelihood
+    # (1 - h_i)^(n_i - y_i) h_i^y_i is a binomial one, so the person-period rows
+    # collapse into two weighted rows per site (exactly the same fit, sites
+    # instead of site-windows: fast enough to refit inside every bootstrap)
     idx = np.flatnonzero(keep)
-    nrows = last_window[idx] + 1
-    rows = np.repeat(idx, nrows)
-    win = np.concatenate([np.arange(k) for k in nrows]) if len(idx) else np.zeros(0, int)
-    ev = (event_window[rows] == win) & (y[rows] == 1)
-    W = np.zeros((len(rows), n_windows))
-    W[np.arange(len(rows)), win] = 1.0
-    # windows are centred so the penalty shrinks each towards the pooled rate
-    W -= W.mean(axis=0)
-    m.fit(np.hstack([Z[rows], W]), ev.astype(int), sample_weight=w[rows])
-    coef = m.coef_[0]
-    base = coef[p:]
-    # undo the centring: intercept + W_centered @ b = (intercept - mean_W @ b) + onehot @ b
-    wmean = np.bincount(win, minlength=n_windows) / max(len(rows), 1)
-    icpt = float(m.intercept_[0]) - float(wmean @ coef[p:])
-    return SiteModel(kind, features, mean, scale, coef[:p].copy(), icpt, base.copy(), C)
+    exposure = (last_window[idx] + 1).astype(float)
+    ev = y[idx].astype(float)
+    rows = np.r_[idx, idx]
+    target = np.r_[np.ones(len(idx)), np.zeros(len(idx))]
+    sw = np.r_[ev, exposure - ev] * np.r_[w[idx], w[idx]]
+    pos = sw > 0
+    coef, icpt = penalized_logistic(Z[rows[pos]], target[pos], sw[pos], C)
+    return SiteModel(kind, features, mean, scale, coef, icpt, np.zeros(n_windows), C)
 
 
 def spatial_blocks(xy: np.ndarray, n_blocks: tuple[int, int]) -> np.ndarray:
@@ -190,10 +228,15 @@ def cross_validate(kind, X, label, event_window, last_window, n_windows, feature
 
 def auc(y: np.ndarray, score: np.ndarray, weight: np.ndarray | None = None) -> float:
     """ROC AUC (Mann-Whitney, ties count half, optional case weights); NaN without both
-    classes."""
+    classes. ``y``: 1 case, 0 control, -1 (censored) left out."""
     from scipy.stats import rankdata
 
-    y = np.asarray(y, bool)
+    y = np.asarray(y)
+    keep = y >= 0
+    if not keep.all():
+        return auc(y[keep], np.asarray(score)[keep],
+                   None if weight is None else np.asarray(weight)[keep])
+    y = y.astype(bool)
     score = np.asarray(score, float)
     w = np.ones(len(y)) if weight is None else np.asarray(weight, float)
     w1, w0 = w[y].sum(), w[~y].sum()

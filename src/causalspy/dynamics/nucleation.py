@@ -29,6 +29,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
+from causalspy.dynamics.nucleation_result import NucleationPrediction
 from causalspy.exceptions import (
     CausalspyError,
     InvalidImageError,
@@ -322,7 +323,9 @@ def transition_labels(phases: np.ndarray, xy: np.ndarray, a_px: float,
     pandas.DataFrame
         ``flip_window`` (first window of the lasting 1T state, -1: never),
         ``nucleus`` (id of the nucleus the site belongs to, -1: none),
-        ``label`` (1: nucleation site), ``event_window`` (window of the
+        ``label`` (1: nucleation site; 0: stayed 2H in every window, a
+        control; -1: reached by a growing region first, so censored, or not
+        usable), ``event_window`` (window of the
         nucleation, -1: none) and ``last_window`` (last window the site was
         at risk of nucleating: its nucleation window, the window before a
         growing region reached it, or the last window).
@@ -367,11 +370,12 @@ def transition_labels(phases: np.ndarray, xy: np.ndarray, a_px: float,
             nucleus[core] = nid
             event[core] = w
             nid += 1
-    label = (nucleus >= 0) & usable
-    last = np.where(label, event, np.where(flip >= 0, flip - 1, nw - 1))
+    case = (nucleus >= 0) & usable
+    label = np.where(case, 1, np.where((flip < 0) & usable, 0, -1))
+    last = np.where(case, event, np.where(flip >= 0, flip - 1, nw - 1))
     return pd.DataFrame({"flip_window": flip.astype(np.int64), "nucleus": nucleus,
                          "label": label.astype(np.int64),
-                         "event_window": np.where(label, event, -1).astype(np.int64),
+                         "event_window": np.where(case, event, -1).astype(np.int64),
                          "last_window": last.astype(np.int64)})
 
 
@@ -438,7 +442,7 @@ def _prepare(series, before, after, *, need_labels: bool, radius, window, max_wi
         if progress is not None:
             progress(w + 1, len(wins))
     lab = transition_labels(phases, xy, a_px, usable & ~pre_1t)
-    if lab["label"].sum() == 0:
+    if not (lab["label"] == 1).any():
         seen = np.isfinite(phases).mean()
         raise NoTransitionError(
             f"No phase transition in frames {before}..{after - 1}: no site turns 1T and stays "
@@ -462,8 +466,11 @@ def predict_nucleation(series, before: int, after: int | None = None, *,
 
     Parameters
     ----------
-    series : AtomicSeries or (n, y, x) array
+    series : AtomicSeries, (n, y, x) array or NucleationPrediction
         The in-situ series (not modified). Lazy series are read frame by frame.
+        A previous result of this function stands for its series: its
+        descriptors and labels are reused (nothing is recomputed), e.g. to
+        validate it again with another model or training set.
     before : int
         First frame *not* used for the prediction: descriptors come from the
         drift-corrected mean of frames ``0 .. before - 1``, which must still
@@ -476,13 +483,15 @@ def predict_nucleation(series, before: int, after: int | None = None, *,
         at risk until they nucleate or a growing region reaches them
         (censored). ``"logistic"``: one penalized logistic regression per
         site on "part of a nucleus". Both L2-penalized (scikit-learn).
-    train : None, NucleationPrediction, series or list of series / (series, before)
+    train : None, NucleationPrediction(s), series or list of series / (series, before)
         ``None``: spatial block cross-validation on this series (each block
         predicted by a model fitted on the other blocks minus a buffer of
-        ``radius``). A :class:`NucleationPrediction`: reuse its fitted model.
-        Series: fit on them (same ``before`` unless given as pairs) and
-        predict this one. With ``train`` given, this series needs no
-        transition (then there is no validation).
+        ``radius``). Results of other series (one or a list): their labelled
+        sites are pooled and the model refitted (a single result without
+        labels: its fitted model is reused). Series: prepared and labelled
+        like this one (same ``before`` unless given as pairs), then pooled.
+        With ``train`` given, this series needs no transition (then there is
+        no validation; ``before`` may equal the number of frames).
     radius : float
         Neighbourhood radius (lattice parameters) of the descriptors; also the
         buffer between training and held-out blocks.
@@ -526,7 +535,6 @@ def predict_nucleation(series, before: int, after: int | None = None, *,
         Too few measurable lattice sites.
     """
     from causalspy.dynamics import _hazard as hz
-    from causalspy.dynamics.nucleation_result import NucleationPrediction
 
     if model not in ("hazard", "logistic"):
         raise InvalidParameterError(f"model must be 'hazard' or 'logistic'; got {model!r}.")
@@ -539,15 +547,23 @@ def predict_nucleation(series, before: int, after: int | None = None, *,
     common = {"radius": radius, "window": window, "max_windows": max_windows,
               "find_kwargs": find_kwargs, "progress": progress}
     own_labels = train is None
-    n_frames = _series_arrays(series)[0].shape[0]
-    # with a model from elsewhere, a series that ends before the transition is fine
-    need = own_labels or not (isinstance(before, (int, np.integer)) and before == n_frames)
-    try:
-        prep = _prepare(series, before, after, need_labels=need, drift=drift, **common)
-    except NoTransitionError:
-        if own_labels:
-            raise
-        prep = _prepare(series, before, None, need_labels=False, drift=drift, **common)
+    if isinstance(series, NucleationPrediction):
+        # descriptors and labels already measured: nothing is recomputed
+        prep = _prep_from_result(series)
+        if own_labels and prep["labels"] is None:
+            raise NoTransitionError(
+                "This prediction has no labels (its series had no transition after before=); "
+                "give train= to predict it.")
+    else:
+        n_frames = _series_arrays(series)[0].shape[0]
+        # with a model from elsewhere, a series that ends before the transition is fine
+        need = own_labels or not (isinstance(before, (int, np.integer)) and before == n_frames)
+        try:
+            prep = _prepare(series, before, after, need_labels=need, drift=drift, **common)
+        except NoTransitionError:
+            if own_labels:
+                raise
+            prep = _prepare(series, before, None, need_labels=False, drift=drift, **common)
     sites = prep["sites"].copy()
     feats = list(DESCRIPTORS)
     usable = ~sites["flag"].to_numpy(bool)
@@ -564,13 +580,35 @@ def predict_nucleation(series, before: int, after: int | None = None, *,
                 "spatial cross-validation needs at least 2. Use a later after=, a larger field "
                 "of view, or train= on other series.")
         train_desc = "spatial block cross-validation on this series"
-    elif isinstance(train, NucleationPrediction):
-        tr = None
-        fitted = train.model
-        train_desc = "a previous prediction's fitted model"
     else:
-        tr = _training_from_series(train, before, common, model)
-        train_desc = f"{tr['n_series']} other series"
+        items = list(train) if isinstance(train, (list, tuple)) and not (
+            len(train) == 2 and isinstance(train[1], (int, np.integer))) else [train]
+        preds = [it for it in items if isinstance(it, NucleationPrediction)]
+        if preds and len(preds) != len(items):
+            raise InvalidParameterError(
+                "train= takes either NucleationPrediction results or series, not a mix.")
+        if preds:
+            labelled = [_prep_from_result(r) for r in preds]
+            labelled = [q for q in labelled if q["labels"] is not None]
+            if labelled:
+                tr = _pool([_training_rows(q["sites"], q["labels"],
+                                           ~q["sites"]["flag"].to_numpy(bool))
+                            for q in labelled])
+                train_desc = (f"{len(labelled)} other labelled series (refitted)"
+                              if len(labelled) > 1 else "another labelled series (refitted)")
+            elif len(preds) == 1:
+                tr = None
+                fitted = preds[0].model
+                train_desc = "a previous prediction's fitted model"
+            else:
+                raise InvalidParameterError(
+                    "None of the train= predictions has labels to fit on; pass one of them "
+                    "alone to reuse its fitted model.")
+        else:
+            tr = _pool([_training_rows(q["sites"], q["labels"],
+                                       ~q["sites"]["flag"].to_numpy(bool))
+                        for q in _prepare_many(items, before, common)])
+            train_desc = f"{tr['n_series']} other series"
 
     # --- fit on all training data, predict this series
     if tr is not None:
@@ -603,10 +641,14 @@ def predict_nucleation(series, before: int, after: int | None = None, *,
     # --- validation against where nucleation actually happened
     validation = {"validated": lab is not None, "training": train_desc}
     if lab is not None:
+        # cases: nucleation sites; controls: sites still 2H in the last window. Sites a
+        # growing region reached first are censored (they could no longer nucleate) and
+        # leave both groups: the cumulative/dynamic AUC of survival analysis
         y = sites["label"].to_numpy()[usable]
         p = prob[usable]
         tid = hz.tiles(xy[usable], 2 * radius * a_px)
         a = hz.auc(y, p)
+        a_all = hz.auc((y == 1).astype(int), p)
         if own_labels:
             boots = hz.bootstrap_cv_auc(model, Xu, y, tr["event"], tr["last"], nw, feats,
                                         xy[usable], blocks, buffer, C, tid, n_boot, rng)
@@ -628,7 +670,9 @@ def predict_nucleation(series, before: int, after: int | None = None, *,
             "shuffled_auc_high": float(np.percentile(sh, 97.5)) if len(sh) else np.nan,
             "p_value": float((1 + np.sum(sh >= a)) / (1 + len(sh))) if len(sh) else np.nan,
             "top_k": k, "top_k_hit_rate": hit, "top_k_chance": chance,
-            "n_sites": int(usable.sum()), "n_nucleation_sites": int(y.sum()),
+            "auc_all_sites": a_all,
+            "n_sites": int(usable.sum()), "n_nucleation_sites": int((y == 1).sum()),
+            "n_controls": int((y == 0).sum()), "n_censored": int((y < 0).sum()),
             "n_nuclei": int(len(nuc)), "n_windows": nw,
             "frames_per_window": int(len(prep["windows"][0])) if nw else 0,
             "n_boot": int(n_boot), "n_shuffle": int(n_shuffle),
@@ -657,21 +701,42 @@ def _training_rows(sites, lab, usable) -> dict:
             "xy": sites[["x", "y"]].to_numpy(float)[usable]}
 
 
-def _training_from_series(train, before, common, model) -> dict:
-    items = train if isinstance(train, (list, tuple)) and not (
-        len(train) == 2 and isinstance(train[1], (int, np.integer))) else [train]
-    parts = []
-    for it in items:
-        s, b = (it if isinstance(it, tuple) else (it, before))
-        prep = _prepare(s, b, None, need_labels=True, drift=None, **common)
-        usable = ~prep["sites"]["flag"].to_numpy(bool)
-        parts.append(_training_rows(prep["sites"], prep["labels"], usable))
+def _prepare_many(items, before, common) -> list[dict]:
+    out = []
+    for it in items:   # one preparation per training series
+        srs, b = (it if isinstance(it, tuple) else (it, before))
+        out.append(_prepare(srs, b, None, need_labels=True, drift=None, **common))
+    return out
+
+
+def _pool(parts: list[dict]) -> dict:
+    """Training rows of several series as one set (sites of different series never
+    share a spatial tile: they are moved far apart)."""
     nw = max(p["nw"] for p in parts)
     return {"X": np.vstack([p["X"] for p in parts]), "y": np.concatenate([p["y"] for p in parts]),
             "event": np.concatenate([p["event"] for p in parts]),
             "last": np.concatenate([p["last"] for p in parts]), "nw": nw,
             "n_series": len(parts),
-            "xy": np.vstack([p["xy"] + [1e6 * k, 0] for k, p in enumerate(parts)])}
+            "xy": np.vstack([p["xy"] + [1e7 * k, 0] for k, p in enumerate(parts)])}
+
+
+LABEL_COLUMNS = ("label", "nucleus", "flip_window", "event_window", "last_window")
+
+
+def _prep_from_result(res) -> dict:
+    """What :func:`_prepare` returns, from a :class:`NucleationPrediction`."""
+    m = res.metadata
+    base = ["site", "x", "y", "phase", "defect", "flag", *DESCRIPTORS]
+    sites = res.sites[base].copy()
+    sites.attrs.update({"a_px": float(m["a_px"]), "radius": float(m["radius"])})
+    lab = None
+    if res.validation.get("validated") and (res.sites["label"] == 1).any():
+        lab = res.sites[list(LABEL_COLUMNS)].copy()
+    wins = [np.arange(a, b + 1) for a, b in m.get("windows", [])]
+    return {"sites": sites, "a_px": float(m["a_px"]), "drift": np.asarray(m["drift"], float),
+            "before": int(m["before"]), "after": int(m["after"]), "box": tuple(m["box"]),
+            "pre": res.image if res.image is not None else np.zeros(m["shape"]),
+            "windows": wins, "n_frames": int(m["n_frames"]), "labels": lab}
 
 
 def _drivers(model, fitted, tr, feats, radius, a_px, n_boot, C, rng, causal, causal_boot, seed):
@@ -711,8 +776,10 @@ def _causal_graph(tr, feats, n_boot, seed):
 
     from causalspy.causal import Prior, discover
 
-    tab = pd.DataFrame(tr["X"], columns=feats)
-    tab[LABEL] = tr["y"].astype(float)
+    # nucleation sites against sites that stayed untransformed (censored ones left out)
+    keep_rows = tr["y"] >= 0
+    tab = pd.DataFrame(tr["X"][keep_rows], columns=feats)
+    tab[LABEL] = (tr["y"][keep_rows] == 1).astype(float)
     keep = [c for c in feats if np.nanstd(tab[c]) > 0]
     tab = tab[[*keep, LABEL]]
     # the label happened after the descriptors were seen: it cannot cause them
