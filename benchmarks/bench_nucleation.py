@@ -113,17 +113,32 @@ def run_condition(name, hazard, seeds, n_boot, frames_after):
 
 
 def main():
+    import json
+
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--hazard", default=json.dumps(DEPENDENT),
+                    help="descriptor-dependent hazard as JSON {descriptor: beta}")
+    ap.add_argument("--only", choices=["dependent", "none"], default=None)
     args = ap.parse_args()
     seeds = range(3) if args.quick else range(6)
     n_boot = 50 if args.quick else 200
     print("insitu_series", SETTINGS, "; labels from the 10 frames after the prediction frame")
-    a1, ci1, _ = run_condition("depends on descriptors", DEPENDENT, seeds, n_boot, 10)
-    a0, ci0, _ = run_condition("depends on none", None, seeds, n_boot, 10)
-    print(f"\nsummary: descriptor-dependent hazard: pooled AUC {ci(a1, *ci1)} (target >= 0.85); "
-          f"no dependence: pooled AUC {ci(a0, *ci0)} (target: interval covers 0.5: "
-          f"{'yes' if ci0[0] <= 0.5 <= ci0[1] else 'NO'})")
+    out = {}
+    if args.only in (None, "dependent"):
+        out["dependent"] = run_condition("depends on descriptors", json.loads(args.hazard),
+                                         seeds, n_boot, 10)
+    if args.only in (None, "none"):
+        out["none"] = run_condition("depends on none", None, seeds, n_boot, 10)
+    print()
+    if "dependent" in out:
+        a1, ci1, _ = out["dependent"]
+        print(f"summary: descriptor-dependent hazard: pooled AUC {ci(a1, *ci1)} "
+              "(target >= 0.85)")
+    if "none" in out:
+        a0, ci0, _ = out["none"]
+        print(f"summary: no dependence: pooled AUC {ci(a0, *ci0)} (target: interval covers "
+              f"0.5: {'yes' if ci0[0] <= 0.5 <= ci0[1] else 'NO'})")
 
 
 if __name__ == "__main__":

@@ -322,3 +322,16 @@ def test_cli_nucleation(series_run, tmp_path):
     # no transition and no model: a clear error, exit 2
     assert main(["nucleation", str(f), "--before", "2", "--out", str(out)]) == 2
     assert main(["nucleation", str(f), "--before", "0", "--out", str(out)]) == 2
+
+
+def test_penalized_logistic_is_scikit_learns():
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(0)
+    Z = rng.normal(size=(400, 4))
+    y = (rng.random(400) < 1 / (1 + np.exp(-(1.5 * Z[:, 0] - 2)))).astype(float)
+    w = rng.integers(1, 4, 400).astype(float)
+    coef, icpt = hz.penalized_logistic(Z, y, w, 0.3)
+    ref = LogisticRegression(C=0.3, tol=1e-10, max_iter=2000).fit(Z, y, sample_weight=w)
+    np.testing.assert_allclose(coef, ref.coef_[0], atol=1e-6)
+    assert icpt == pytest.approx(ref.intercept_[0], abs=1e-6)
