@@ -224,6 +224,7 @@ def main():
     p.add_argument("--big-det", type=int, default=256)
     p.add_argument("--only-big", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--quick", action="store_true")
+    p.add_argument("--skip-big", action="store_true", help="skip the larger-than-RAM run")
     args = p.parse_args()
     if args.only_big:
         big_section(args.big_scan, args.big_det)
@@ -236,7 +237,7 @@ def main():
         if label == "a":
             pyxem_section(a, dets, c, min(args.pyxem_scan, scan))
         del a
-    if not args.quick:
+    if not (args.quick or args.skip_big):
         big = args.big_scan or _auto_big_scan(args.big_det)
         sys.stdout.flush()
         subprocess.run([sys.executable, __file__, "--only-big", "--big-scan", str(big),

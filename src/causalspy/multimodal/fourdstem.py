@@ -426,7 +426,10 @@ def rotation_from_curl(cx: np.ndarray, cy: np.ndarray, reference: np.ndarray | N
         c1, _ = _curl_div(ax, ay)            # curl at theta = 0
         c2, _ = _curl_div(-ay, ax)           # curl at theta = 90 degrees
         v1, v2 = c1[1:-1, 1:-1].ravel(), c2[1:-1, 1:-1].ravel()
-        m = np.array([[v1 @ v1, v1 @ v2], [v1 @ v2, v2 @ v2]])
+        # elementwise sums, not BLAS dot products: right after the kernel's thread pool,
+        # OpenBLAS threads spinning up against it made three dots cost 0.2 s
+        v12 = float(np.sum(v1 * v2))
+        m = np.array([[np.sum(v1 * v1), v12], [v12, np.sum(v2 * v2)]])
         evals, evecs = np.linalg.eigh(m)
         th = float(np.arctan2(evecs[1, 0], evecs[0, 0]))
         # relative residual curl, comparable between the two handednesses
