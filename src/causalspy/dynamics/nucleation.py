@@ -616,7 +616,9 @@ def predict_nucleation(series, before: int, after: int | None = None, *,
     X = sites[feats].to_numpy(float)
     prob = np.full(len(sites), np.nan)
     Xu = X[usable]
-    prob[usable] = fitted.predict(Xu, max(nw, 1) if fitted.kind == "hazard" else None)
+    # horizon of the map: this series' label windows, else those the model was fitted on
+    horizon = nw or max(len(fitted.baseline), 1)
+    prob[usable] = fitted.predict(Xu, horizon if fitted.kind == "hazard" else None)
     fold = np.full(len(sites), -1, np.int64)
     xy = sites[["x", "y"]].to_numpy(float)
     a_px = prep["a_px"]
