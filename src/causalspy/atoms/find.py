@@ -27,6 +27,7 @@ from causalspy.atoms.detect import (
     detect_columns,
     estimate_noise,
     estimate_separation,
+    filter_noise_gain,
     local_floor,
 )
 from causalspy.atoms.refine import NoiseModel, refine_com, refine_gaussian, render_gaussians
@@ -40,6 +41,12 @@ __all__ = ["find_atoms"]
 TILE_THRESHOLD = 2048 * 2048
 #: Core size of a tile (px).
 TILE_CORE = 1024
+#: Width of the local floor in the residual passes, in column separations.
+RESIDUAL_FLOOR = 3.0
+#: Residual passes (look for missed columns, refit).
+RESIDUAL_PASSES = 3
+#: A residual peak this many times over the detection threshold is kept when its fit fails.
+STRONG_RESIDUAL = 2.0
 
 
 @dataclass
@@ -333,23 +340,33 @@ def _find_block(data, st: _Settings, *, parallel: bool, core=None) -> pd.DataFra
     max_shift = 0.25 * st.separation
     fit = refine_gaussian(work, x0, y0, st.sigma0, radius=st.radius, noise=st.noise_model,
                           parallel=parallel, max_shift=max_shift)
-    for _ in range(2):
+    for _pass in range(RESIDUAL_PASSES):
         model = render_gaussians(work.shape, fit.params[fit.ok], fit.radius)
         resid = work - model
         # residual noise follows the local signal level (Poisson noise is larger on
         # bright columns), so misfit wings of a heavy column are not new columns
         mu = column_filter(model, st.scale) + np.median(fit.background)
         noise_map = np.sqrt(fit.noise.variance(mu))
-        new, _ = detect_columns(resid, st.separation, scale=st.scale, threshold=None,
-                                noise=np.maximum(noise_map, st.noise_px), nsigma=st.nsigma)
+        # the fitted columns are gone from the residual: a floor three separations wide
+        # follows its background, where one separation (right on the image) would sit on
+        # the tails of the missed columns themselves when they are close-packed (1T
+        # chalcogens: two thirds of the sites)
+        new_noise = np.maximum(noise_map, st.noise_px)
+        new, new_prom = detect_columns(resid, st.separation, scale=st.scale, threshold=None,
+                                       noise=new_noise, nsigma=st.nsigma,
+                                       floor_size=RESIDUAL_FLOOR * st.separation)
+        # how far each residual peak clears the detection threshold
+        new_snr = new_prom / (new_noise[new[:, 0], new[:, 1]] * filter_noise_gain(st.scale)
+                              * st.nsigma) if len(new) else new_prom
         if len(new) == 0:
             break
         # a hidden column is a full separation from the others
         d, _ = cKDTree(np.column_stack([fit.x, fit.y])).query(new[:, ::-1].astype(float))
-        new = new[d > 0.7 * st.separation]
+        new, new_snr = new[d > 0.7 * st.separation], new_snr[d > 0.7 * st.separation]
         if st.threshold is not None and len(new):
             sm = column_filter(work, st.scale)
-            new = new[(sm - local_floor(sm, st.separation))[new[:, 0], new[:, 1]] >= st.threshold_abs]
+            above = (sm - local_floor(sm, st.separation))[new[:, 0], new[:, 1]] >= st.threshold_abs
+            new, new_snr = new[above], new_snr[above]
         if len(new) == 0:
             break
         nx, ny = _subpixel(column_filter(resid, st.scale), new)
@@ -362,8 +379,12 @@ def _find_block(data, st: _Settings, *, parallel: bool, core=None) -> pd.DataFra
         # keep a new column only if the joint fit finds it significant and in place
         a_err = cand.intensity_err[n_old:]
         # (the residual peak already passed the detection test; this catches
-        # fits that collapse or wander off)
-        signif = cand.ok[n_old:] & (cand.intensity[n_old:] > 2.0 * a_err)
+        # fits that collapse or wander off). A peak twice over the detection threshold
+        # is a column even when its fit fails: weak columns close-packed between bright
+        # ones (1T chalcogens, 3.4 widths apart) often do not converge in the joint fit,
+        # and are kept at their detected position (fit_ok False)
+        signif = (cand.ok[n_old:] & (cand.intensity[n_old:] > 2.0 * a_err)) | (
+            ~cand.ok[n_old:] & (new_snr >= STRONG_RESIDUAL))
         if not signif.any():
             break
         keep = np.concatenate([np.ones(n_old, dtype=bool), signif])

@@ -50,7 +50,12 @@ _MEASURED = ("intensity", "amplitude", "coordination", "nn_distance", "exx", "ey
 
 # ----------------------------------------------------------------------------- helpers
 def _hexagonal_basis(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The two translations as a 60-degree basis, or raise if not triangular."""
+    """The two translations as a 60-degree basis, or raise if not triangular.
+
+    A metal translation with a metal-chalcogen vector (``a / sqrt(3)`` at 30
+    degrees) is recognised too: the basis is then the longer vector and its
+    60-degree turn (:func:`_dense_cosets` labels the sites).
+    """
     t1, t2 = np.asarray(vectors, float)
     if np.dot(t1, t2) < 0:  # 120-degree basis -> 60-degree basis
         t2 = t2 + t1
@@ -58,6 +63,13 @@ def _hexagonal_basis(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     cosang = np.dot(t1, t2) / (l1 * l2) if l1 > 0 and l2 > 0 else 0.0
     angle = float(np.degrees(np.arccos(np.clip(cosang, -1.0, 1.0))))
     ratio = float(max(l1, l2) / max(min(l1, l2), 1e-300))
+    if abs(ratio - np.sqrt(3.0)) < 0.1 * np.sqrt(3.0) and abs(angle - 30.0) < 8.0:
+        # a metal translation and a metal-chalcogen vector (a / sqrt 3 at 30 degrees):
+        # find_atoms' lattice of a mostly-1T image, where every column is on one dense
+        # triangular lattice. The metal lattice is the longer vector and its 60-degree turn.
+        long = t1 if l1 > l2 else t2
+        c, s_ = 0.5, np.sqrt(3.0) / 2
+        return long, np.array([c * long[0] - s_ * long[1], s_ * long[0] + c * long[1]])
     if ratio > 1.1 or abs(angle - 60.0) > 8.0:
         a, b = np.asarray(vectors, float)
         raw = float(np.degrees(np.arccos(np.clip(
@@ -70,6 +82,28 @@ def _hexagonal_basis(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             "structure='perovskite'), or check the lattice vectors found by find_atoms."
         )
     return t1, t2
+
+
+def _dense_cosets(pos: np.ndarray, bright: np.ndarray, t1: np.ndarray, t2: np.ndarray):
+    """Site labels (0 metal, 1 and 2 the two hollows) from positions alone.
+
+    Every site of the monolayer lies on the dense triangular lattice spanned
+    by ``v1 = (t1 + t2) / 3`` and ``v2 = (2 t1 - t2) / 3``; with integer
+    coordinates ``(m1, m2)`` on it, ``(m1 - m2) mod 3`` tells the three
+    cosets apart (metal sites ``i t1 + j t2`` have ``m1 - m2 = 3 j``). The
+    metal coset is the brightest. Returns the labels and the refined
+    ``t1, t2``.
+    """
+    from causalspy.descriptors.lattice import fit_lattice
+
+    lat = fit_lattice(pos, (t1 + t2) / 3.0, (2.0 * t1 - t2) / 3.0)
+    v = np.array([lat["t1"], lat["t2"]])
+    m = np.rint((pos - lat["origin"]) @ np.linalg.inv(v)).astype(np.int64)
+    coset = (m[:, 0] - m[:, 1]) % 3
+    med = [np.nanmedian(bright[coset == k]) if (coset == k).any() else -np.inf for k in range(3)]
+    metal = int(np.argmax(med))
+    labels = (coset - metal) % 3
+    return labels, v[0] + v[1], 2.0 * v[0] - v[1]
 
 
 def _offsets(t1: np.ndarray, t2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -415,6 +449,7 @@ def hexagonal_descriptors(
     t1, t2 = _hexagonal_basis(np.asarray(atoms.lattice_vectors, float))
     a_px = float(np.hypot(*t1))
     d_mx = a_px / np.sqrt(3.0)
+    tol_given = tol
     tol = 0.3 * d_mx if tol is None else _check_number("tol", tol, 0.0)
     if tol >= 0.5 * d_mx:
         raise InvalidParameterError(
@@ -435,6 +470,24 @@ def hexagonal_descriptors(
     bright = amp if measure == "amplitude" else inten
     edge = t["edge"].to_numpy(bool) if "edge" in t else np.zeros(len(t), bool)
     labels = sorted(set(np.unique(sub[sub >= 0]).tolist()))
+    raw = np.asarray(atoms.lattice_vectors, float)
+    dense = abs(np.hypot(*raw[0]) - np.hypot(*raw[1])) > 0.2 * a_px
+    d_nn = float(np.median(cKDTree(pos).query(pos, k=2)[0][:, 1]))
+    on_dense = len(labels) < 2 and abs(d_nn - a_px) < 0.15 * a_px
+    if (dense or on_dense) and metal_sublattice is None and chalcogen_sublattice is None:
+        # find_atoms took the dense triangular lattice of a (mostly) 1T image, where metal
+        # and both hollows are all occupied, for one sublattice: label the sites by position.
+        # Its translations are then a / sqrt(3) (or one of them a metal translation, which
+        # _hexagonal_basis recognised): the metal lattice is the sqrt(3) x sqrt(3) one.
+        if on_dense and not dense:
+            t1, t2 = t1 + t2, 2.0 * t2 - t1
+        sub2, u1, u2 = _dense_cosets(pos, np.where(np.isfinite(bright), bright, inten), t1, t2)
+        if len(np.unique(sub2)) >= 2:
+            sub, t1, t2 = sub2, u1, u2
+            labels = sorted(np.unique(sub).tolist())
+            a_px = float(np.hypot(*t1))
+            d_mx = a_px / np.sqrt(3.0)
+            tol = 0.3 * d_mx if tol_given is None else tol
     if len(labels) < 2 and metal_sublattice is None:
         raise InvalidParameterError(
             f"These atoms have {len(labels)} sublattice(s); an MX2 monolayer needs metal and "
@@ -646,7 +699,10 @@ def hexagonal_descriptors(
     # --- dopants: robust z within site and phase
     intensity = np.r_[inten, np.full(n_vm + n_vx, np.nan)]
     amplitude = np.r_[amp, np.full(n_vm + n_vx, np.nan)]
-    brightness = np.r_[bright, np.full(n_vm + n_vx, np.nan)]
+    # a column whose Gaussian fit failed (find_atoms keeps weak close-packed columns it
+    # detects clearly but cannot fit) has no measured brightness: not scored
+    fit_ok = t["fit_ok"].to_numpy(bool) if "fit_ok" in t else np.ones(len(t), bool)
+    brightness = np.r_[np.where(fit_ok, bright, np.nan), np.full(n_vm + n_vx, np.nan)]
     usable = ~flag & ~is_vac & np.isfinite(brightness) & (is_m_row | is_x_row)
     dz = _dopant_z(brightness, site, np.where(sure, phase, UNDETERMINED), usable)
     defect = np.where(is_vac, "vacancy",
