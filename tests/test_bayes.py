@@ -153,7 +153,8 @@ def test_calibration_small():
         t = {"P_s": rng.uniform(0.5, 2), "x0": rng.uniform(6, 14), "w": rng.uniform(0.5, 3),
              "b": rng.normal(0, 0.5)}
         x, y, truth = synthetic_wall(n=200, noise=0.15, seed=100 + k, **t)
-        post = fit(x, y, "tanh", seed=k, **FAST)
+        # R-hat near 1.01 is itself noisy at 4 x 500 draws: use the default 1000
+        post = fit(x, y, "tanh", seed=k, **{**FAST, "draws": 1000})
         assert post.diagnostics["r_hat_max"] < 1.01, post
         inside = _inside(post, truth, PHYS + ["sigma"])
         hits += sum(inside.values())
