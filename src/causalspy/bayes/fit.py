@@ -31,30 +31,49 @@ def cache_info() -> dict:
 
 
 def _check_data(x, y, yerr, model: Model):
+    C = model.n_channels
+    k_in = len(model.inputs)
     try:
-        x = np.asarray(x, dtype=float).ravel()
-        y = np.asarray(y, dtype=float).ravel()
+        x = np.asarray(x, dtype=float)
+        x = x.ravel() if k_in == 1 else x
+        y = np.asarray(y, dtype=float)
+        y = y.ravel() if C == 1 else y
     except (TypeError, ValueError) as e:
         raise InvalidParameterError(f"x and y must be numeric arrays ({e}).") from e
-    if x.shape != y.shape:
-        raise InvalidParameterError(f"x and y differ in length ({x.size} vs {y.size}).")
-    bad = ~(np.isfinite(x) & np.isfinite(y))
+    if C > 1 and (y.ndim != 2 or y.shape[0] != C):
+        raise InvalidParameterError(
+            f"Model {model.name!r} observes {C} quantities ({', '.join(model.channels)}); "
+            f"give y as {C} rows on the shared x, shape ({C}, {x.shape[0]}); got {y.shape}.")
+    if k_in > 1 and (x.ndim != 2 or x.shape[1] != k_in):
+        raise InvalidParameterError(
+            f"Model {model.name!r} takes {k_in} inputs ({', '.join(model.inputs)}); give x "
+            f"with one column per input, shape (n, {k_in}); got {x.shape}.")
+    if x.shape[0] != y.shape[-1]:
+        raise InvalidParameterError(
+            f"x and y differ in length ({x.shape[0]} vs {y.shape[-1]}).")
+    bad = ~(np.all(np.isfinite(x.reshape(x.shape[0], -1)), axis=1)
+            & np.all(np.isfinite(np.atleast_2d(y)), axis=0))
     if bad.any():
         raise InvalidParameterError(
             f"The profile has {int(bad.sum())} NaN/inf value(s) (first at index "
             f"{int(np.argmax(bad))}); drop or interpolate them before fitting.")
     k = len(model.names)
-    if x.size <= k:
+    if x.shape[0] * C <= k:
         raise InvalidParameterError(
-            f"The profile has {x.size} points but model {model.name!r} has {k} parameters "
+            f"The profile has {x.shape[0]} points but model {model.name!r} has {k} parameters "
             f"({', '.join(model.names)}); it needs more points than parameters — take a "
             "longer profile or a simpler model.")
-    if np.ptp(y) == 0:
-        raise InvalidParameterError(
-            "y has no variation (all values equal); there is nothing to fit — check the "
-            "column chosen.")
-    if np.ptp(x) == 0:
-        raise InvalidParameterError("x has no variation (all positions equal); check the column.")
+    for c, yy in zip(model.channels, np.atleast_2d(y), strict=True):
+        if np.ptp(yy) == 0:
+            what = "y" if C == 1 else f"y ({c})"
+            raise InvalidParameterError(
+                f"{what} has no variation (all values equal); there is nothing to fit — "
+                "check the column chosen.")
+    for name, col in zip(model.inputs, x.reshape(x.shape[0], -1).T, strict=True):
+        if np.ptp(col) == 0:
+            what = "x" if k_in == 1 else f"input {name!r}"
+            raise InvalidParameterError(
+                f"{what} has no variation (all values equal); check the column.")
     if yerr is not None:
         yerr = np.broadcast_to(np.asarray(yerr, dtype=float), y.shape).copy()
         if not np.all(np.isfinite(yerr)) or np.any(yerr < 0):
@@ -87,19 +106,24 @@ def _sampler(model: Model, priors: dict[str, PriorSpec], chains, warmup, draws, 
     from numpyro.infer.util import initialize_model
 
     fams = tuple((n, p.family) for n, p in priors.items())
-    key = (model.name, fams, chains, warmup, draws, float(target_accept), npad)
+    # a model built at run time bakes its spec (e.g. centring) into the mean function
+    spec = None if model.spec is None else repr(sorted(model.spec.items()))
+    key = (model.name, spec, fams, chains, warmup, draws, float(target_accept), npad)
     if key in _CACHE:
         _STATS["hits"] += 1
         return _CACHE[key]
     _STATS["misses"] += 1
     specs = [(n, PriorSpec(p.family, p.args)) for n, p in priors.items()]  # families only used
     phys = [p.name for p in model.params]
+    noise = model.noise_names
 
     def nmodel(x, y, yerr, mask, args):
         theta = {n: numpyro.sample(n, s.to_numpyro(a)) for (n, s), a in zip(specs, args,
                                                                           strict=True)}
-        mu = model.mean(jnp, x, **{n: theta[n] for n in phys})
-        sd = jnp.sqrt(theta["sigma"] ** 2 + yerr ** 2)
+        mu = model.mean(jnp, x, **{n: theta[n] for n in phys}).reshape(-1)
+        # channel-major layout: one block of npad points per channel, each its own noise
+        sig = jnp.concatenate([jnp.full(x.shape[:1], theta[n]) for n in noise])
+        sd = jnp.sqrt(sig ** 2 + yerr ** 2)
         with numpyro.handlers.mask(mask=mask):
             numpyro.sample("y", dist.Normal(mu, sd), obs=y)
 
@@ -161,11 +185,13 @@ def fit(x, y, model: str | Model = "tanh", priors=None, *, yerr=None, x_unit: st
     ----------
     x, y : array_like
         Positions (e.g. distance across the wall) and values (e.g. polarization),
-        same length, finite, more points than parameters.
+        same length, finite, more points than parameters. For a model with
+        several channels (``coupled``), ``y`` has one row per channel, shape
+        ``(channels, len(x))``.
     model : str or Model
         A key of :data:`~causalspy.bayes.MODELS` (``"tanh"``, ``"tanh_slope"``,
-        ``"linear"``, ``"constant"``, ``"law_linear"``, ``"saturating"``,
-        ``"vegard"``).
+        ``"charged"``, ``"coupled"``, ``"linear"``, ``"constant"``,
+        ``"law_linear"``, ``"saturating"``, ``"vegard"``) or a :class:`Model`.
     priors : dict, list of str or str, optional
         Replacements for the default priors, e.g. ``["w=LogNormal(0, 1)"]`` or
         ``{"w": "LogNormal(0, 1)"}``, in the units of the data (see
@@ -222,13 +248,16 @@ def fit(x, y, model: str | Model = "tanh", priors=None, *, yerr=None, x_unit: st
         raise InvalidParameterError("hdi_prob must be in (0, 1).")
     x, y, yerr_arr = _check_data(x, y, yerr, m)
     pri = m.priors_for(x, y, parse_priors(priors))
-    n = x.size
+    n = x.shape[0]
+    C = m.n_channels
     npad = _pad_length(n)
     run = _sampler(m, pri, int(chains), int(warmup), int(draws), target_accept, npad)
-    xp = np.concatenate([x, np.full(npad - n, x[-1])])
-    yp = np.concatenate([y, np.zeros(npad - n)])
-    ep = np.zeros(npad) if yerr_arr is None else np.concatenate([yerr_arr, np.zeros(npad - n)])
-    mask = np.arange(npad) < n
+    xp = np.concatenate([x, np.repeat(x[-1:], npad - n, axis=0)])
+    y2 = np.atleast_2d(y)
+    yp = np.concatenate([y2, np.zeros((C, npad - n))], axis=1).ravel()
+    e2 = np.zeros_like(y2) if yerr_arr is None else np.atleast_2d(yerr_arr)
+    ep = np.concatenate([e2, np.zeros((C, npad - n))], axis=1).ravel()
+    mask = np.tile(np.arange(npad) < n, C)
     args = tuple(jnp.asarray(p.args, dtype=jnp.float32) for p in pri.values())
     t0 = time.perf_counter()
     f32 = jnp.float32
@@ -245,7 +274,7 @@ def fit(x, y, model: str | Model = "tanh", priors=None, *, yerr=None, x_unit: st
 
 def fit_wall(x, y, model: str | Model = "tanh", priors=None, **kwargs):
     """:func:`fit` restricted to the domain-wall models (``tanh``, ``tanh_slope``,
-    ``linear``, ``constant``)."""
+    ``charged``, ``coupled``, ``linear``, ``constant``)."""
     m = get_model(model)
     if m.kind != "wall":
         raise InvalidParameterError(f"{m.name!r} is not a wall model; use fit_law or fit.")

@@ -12,6 +12,18 @@ Domain-wall profiles (``x`` is the distance across the wall):
     Ginzburg–Landau–Devonshire wall, :math:`f = P_s \tanh((x - x_0)/w) + b`.
 ``tanh_slope``
     The same on a linear background, :math:`f = P_s \tanh((x - x_0)/w) + b + s (x - x_0)`.
+``charged``
+    A charged (head-to-head / tail-to-tail) wall, profile of the polarization
+    component *normal* to the wall: a gradient core of width :math:`w` plus the
+    part of the step carried by the screening charge over a length :math:`\lambda`,
+    :math:`f = P_s [(1 - a) \tanh(u/w) + a \tanh(u/\lambda)] + b`,
+    :math:`u = x - x_0`, :math:`0 \le a \le 1`.
+``coupled``
+    Two order parameters across the same wall (two channels sharing :math:`x_0`
+    and the width): the polarization :math:`P = P_s \tanh(u/w) + b` and, by
+    electrostrictive coupling (:math:`\eta \propto P^2`), the tetragonality or
+    strain :math:`\eta = \eta_\infty - \Delta\eta\, \mathrm{sech}^2(u/(\kappa w))`
+    (:math:`\kappa = 1` for a purely local coupling).
 ``linear``
     No wall, a gradient: :math:`f = b + s x`.
 ``constant``
@@ -35,7 +47,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -56,7 +68,7 @@ class Param:
         ``"x"``, ``"y"``, ``"y/x"`` or ``"1"`` (dimensionless); resolved to the
         data's units by :meth:`Model.unit_of`.
     support : str
-        ``"real"`` or ``"positive"``.
+        ``"real"``, ``"positive"`` or ``"unit"`` (between 0 and 1).
     meaning : str
         Physical meaning, for docs and reports.
     """
@@ -83,6 +95,18 @@ class Model:
         ``default_priors(x, y) -> {name: PriorSpec}``.
     kind : str
         ``"wall"`` or ``"law"``.
+    channels : tuple of str
+        Names of the observed quantities. One (``("y",)``) for most models; a
+        model with several (``coupled``) takes ``y`` of shape ``(channels, n)``
+        on a shared ``x``, its ``mean`` returns that shape, and each channel has
+        its own noise (``sigma``, ``sigma_<channel>``).
+    inputs : tuple of str
+        Names of the explanatory variables: one (``x``) for profiles and laws;
+        a regression on several (:func:`~causalspy.bayes.causal_model`) takes
+        ``x`` of shape ``(n, len(inputs))``.
+    spec : dict or None
+        For models built at run time (:func:`~causalspy.bayes.causal_model`):
+        what :func:`get_model` needs to rebuild it when a posterior is loaded.
     """
 
     name: str
@@ -91,11 +115,23 @@ class Model:
     mean: Callable
     default_priors: Callable
     kind: str
+    channels: tuple[str, ...] = ("y",)
+    inputs: tuple[str, ...] = ("x",)
+    spec: dict | None = field(default=None, compare=False, hash=False)
+
+    @property
+    def n_channels(self) -> int:
+        return len(self.channels)
+
+    @property
+    def noise_names(self) -> list[str]:
+        """``["sigma"]``, or ``["sigma", "sigma_<channel 2>", ...]`` for several channels."""
+        return ["sigma"] + [f"sigma_{c}" for c in self.channels[1:]]
 
     @property
     def names(self) -> list[str]:
         """Parameter names including the noise ``sigma``."""
-        return [p.name for p in self.params] + ["sigma"]
+        return [p.name for p in self.params] + self.noise_names
 
     def param(self, name: str) -> Param:
         for p in self.all_params:
@@ -106,7 +142,10 @@ class Model:
 
     @property
     def all_params(self) -> tuple[Param, ...]:
-        return self.params + (Param("sigma", "y", "positive", "noise standard deviation"),)
+        noise = [Param("sigma", "y", "positive", "noise standard deviation")]
+        noise += [Param(f"sigma_{c}", "1", "positive", f"noise standard deviation of {c}")
+                  for c in self.channels[1:]]
+        return self.params + tuple(noise)
 
     def unit_of(self, name: str, x_unit: str = "", y_unit: str = "") -> str:
         u = self.param(name).unit
@@ -122,7 +161,9 @@ class Model:
                    user: dict[str, PriorSpec] | None = None) -> dict[str, PriorSpec]:
         """Default priors for this data, overridden by ``user``; checks names and supports."""
         pri = dict(self.default_priors(x, y))
-        pri["sigma"] = PriorSpec("HalfNormal", (_pos(np.std(y)),))
+        yc = np.atleast_2d(y) if self.n_channels > 1 else [y]
+        for nm, yy in zip(self.noise_names, yc, strict=True):
+            pri[nm] = PriorSpec("HalfNormal", (_pos(np.std(yy)),))
         for k, v in (user or {}).items():
             if k not in pri:
                 raise InvalidParameterError(
@@ -162,6 +203,39 @@ def _tanh_slope(xp, x, P_s, x0, w, b, s):
 def _tanh_slope_pri(x, y):
     R, X, _ = _ranges(x, y)
     return {**_tanh_pri(x, y), "s": PriorSpec("Normal", (0.0, R / X))}
+
+
+def _charged(xp, x, P_s, x0, w, lam, a, b):
+    u = x - x0
+    return P_s * ((1 - a) * xp.tanh(u / w) + a * xp.tanh(u / lam)) + b
+
+
+def _charged_pri(x, y):
+    R, X, m = _ranges(x, y)
+    # the screened part is wider than the gradient core: separate median widths
+    # keep the two length scales from swapping labels
+    return {"P_s": PriorSpec("Normal", (0.0, R)),
+            "x0": PriorSpec("Normal", (float(np.min(x) + np.max(x)) / 2, X / 2)),
+            "w": PriorSpec("LogNormal", (math.log(X / 20), 1.0)),
+            "lam": PriorSpec("LogNormal", (math.log(X / 4), 1.0)),
+            "a": PriorSpec("Uniform", (0.0, 1.0)),
+            "b": PriorSpec("Normal", (m, R))}
+
+
+def _coupled(xp, x, P_s, x0, w, b, eta_inf, d_eta, kappa):
+    u = (x - x0) / w
+    p = P_s * xp.tanh(u) + b
+    eta = eta_inf - d_eta / xp.cosh(u / kappa) ** 2
+    return xp.stack([p + 0.0 * eta, eta + 0.0 * p], axis=-2)
+
+
+def _coupled_pri(x, y):
+    y = np.atleast_2d(y)
+    p = _tanh_pri(x, y[0])
+    Re, _, _ = _ranges(x, y[1])
+    return {**p, "eta_inf": PriorSpec("Normal", (float(np.median(y[1])), Re)),
+            "d_eta": PriorSpec("Normal", (0.0, Re)),
+            "kappa": PriorSpec("LogNormal", (0.0, 0.5))}
 
 
 def _linear(xp, x, b, s):
@@ -227,6 +301,22 @@ MODELS: dict[str, Model] = {
                   "wall"),
     "tanh_slope": Model("tanh_slope", "P_s*tanh((x - x0)/w) + b + s*(x - x0)",
                         (_P_s, _x0, _w, _b, _s), _tanh_slope, _tanh_slope_pri, "wall"),
+    "charged": Model("charged", "P_s*((1 - a)*tanh((x - x0)/w) + a*tanh((x - x0)/lam)) + b",
+                     (_P_s, _x0, Param("w", "x", "positive", "half-width of the gradient core "
+                                       "(the GLD correlation length)"),
+                      Param("lam", "x", "positive", "screening length of the bound charge"),
+                      Param("a", "1", "unit", "fraction of the step carried by the screened "
+                            "part (0: a neutral-like wall)"), _b),
+                     _charged, _charged_pri, "wall"),
+    "coupled": Model("coupled", "P = P_s*tanh((x - x0)/w) + b; "
+                     "eta = eta_inf - d_eta*sech((x - x0)/(kappa*w))**2",
+                     (_P_s, _x0, _w, _b,
+                      Param("eta_inf", "1", "real", "second order parameter (tetragonality, "
+                            "strain) far from the wall"),
+                      Param("d_eta", "1", "real", "its change at the wall centre (> 0: a dip)"),
+                      Param("kappa", "1", "positive", "width ratio of the second order "
+                            "parameter to the polarization (1: local coupling eta ~ P^2)")),
+                     _coupled, _coupled_pri, "wall", channels=("P", "eta")),
     "linear": Model("linear", "b + s*x",
                     (Param("b", "y", "real", "value at x = 0"), _s), _linear, _linear_pri,
                     "wall"),
@@ -249,10 +339,18 @@ MODELS: dict[str, Model] = {
 }
 
 
-def get_model(model: str | Model) -> Model:
-    """A :class:`Model` from its name (a key of :data:`MODELS`) or itself."""
+def get_model(model: str | Model | dict) -> Model:
+    """A :class:`Model` from its name (a key of :data:`MODELS`), itself, or the
+    ``spec`` of a model built at run time (e.g. by
+    :func:`~causalspy.bayes.causal_model`)."""
     if isinstance(model, Model):
         return model
+    if isinstance(model, dict):
+        if model.get("type") == "causal":
+            from causalspy.bayes.causal import _build
+
+            return _build(model)
+        raise InvalidParameterError(f"Unknown model spec {model!r}.")
     if model not in MODELS:
         raise InvalidParameterError(f"Unknown model {model!r}; choose one of {sorted(MODELS)}.")
     return MODELS[model]

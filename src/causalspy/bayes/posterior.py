@@ -24,12 +24,29 @@ FORMAT = "causalspy.bayes.Posterior"
 FORMAT_VERSION = 1
 
 
+def _curves(model: Model, theta: dict[str, np.ndarray], x) -> np.ndarray:
+    """Model curves for draws ``theta`` (any leading shape ``L``): ``L + (n,)``, or
+    ``L + (channels, n)`` for a model with several channels."""
+    phys = {p.name: np.asarray(theta[p.name], float)[..., None] for p in model.params}
+    return model.mean(np, x, **phys)
+
+
+def _noise(model: Model, theta: dict[str, np.ndarray]) -> np.ndarray:
+    """Noise sd per draw: ``L + (1,)`` or ``L + (channels, 1)``."""
+    if model.n_channels == 1:
+        return np.asarray(theta["sigma"], float)[..., None]
+    return np.stack([np.asarray(theta[n], float) for n in model.noise_names], axis=-1)[..., None]
+
+
 def _loglik(model: Model, theta: dict[str, np.ndarray], x, y, yerr) -> np.ndarray:
-    """Pointwise log-likelihood, shape ``(chain, draw, n)``."""
-    phys = {p.name: theta[p.name][..., None].astype(float) for p in model.params}
-    mu = model.mean(np, x, **phys)
-    var = theta["sigma"][..., None].astype(float) ** 2 + (0.0 if yerr is None else yerr ** 2)
-    return -0.5 * (np.log(2 * np.pi * var) + (y - mu) ** 2 / var)
+    """Pointwise log-likelihood, shape ``(chain, draw, n)`` (``n * channels``,
+    channel-major, for several channels)."""
+    y = np.asarray(y, float)
+    x = np.asarray(x, float)
+    mu = _curves(model, {p.name: theta[p.name] for p in model.params}, x)
+    var = _noise(model, theta) ** 2 + (0.0 if yerr is None else np.asarray(yerr, float) ** 2)
+    ll = -0.5 * (np.log(2 * np.pi * var) + (y - mu) ** 2 / var)
+    return ll.reshape(ll.shape[:2] + (-1,))
 
 
 class Posterior:
@@ -62,16 +79,20 @@ class Posterior:
             raise FileReadError("This InferenceData was not written by causalspy.bayes "
                                 "(no 'causalspy' metadata).") from e
         self.meta = meta
-        self.model = get_model(meta["model"])
+        self.model = get_model(meta.get("model_spec") or meta["model"])
         self.priors = parse_priors(meta["priors"])
         self.x_unit = meta.get("x_unit", "")
         self.y_unit = meta.get("y_unit", "")
         self.label = meta.get("label", "")
         self.settings = meta.get("settings", {})
         self.x = np.asarray(idata.constant_data["x"].values)
+        C = self.model.n_channels
         self.y = np.asarray(idata.observed_data["y"].values)
         self.yerr = (np.asarray(idata.constant_data["yerr"].values)
                      if "yerr" in idata.constant_data else None)
+        if C > 1:  # stored channel-major and flat (LOO needs one observation axis)
+            self.y = self.y.reshape(C, -1)
+            self.yerr = None if self.yerr is None else self.yerr.reshape(C, -1)
         self._summaries: dict[float, pd.DataFrame] = {}
 
     # ------------------------------------------------------------ construction
@@ -85,16 +106,23 @@ class Posterior:
         meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "model": model.name,
                 "equation": model.equation, "priors": {k: str(v) for k, v in priors.items()},
                 "x_unit": x_unit, "y_unit": y_unit, "label": label, "settings": settings}
+        if model.spec is not None:
+            meta["model_spec"] = model.spec
         const = {"x": np.asarray(x, float)}
         if yerr is not None:
-            const["yerr"] = np.asarray(yerr, float)
+            const["yerr"] = np.asarray(yerr, float).reshape(-1)
+        dims = {"y": ["obs"], "yerr": ["obs"], "x": ["obs"]}
+        if model.n_channels > 1:
+            dims["x"] = ["position"]
+        if const["x"].ndim == 2:
+            dims["x"] = [dims["x"][0], "input"]
         stats = {"diverging": np.asarray(extra["diverging"], bool)}
         if "potential_energy" in extra:
             stats["lp"] = -np.asarray(extra["potential_energy"], float)
         idata = az.from_dict(
             posterior=post, log_likelihood={"y": ll}, sample_stats=stats,
-            observed_data={"y": np.asarray(y, float)}, constant_data=const,
-            dims={"y": ["obs"], "x": ["obs"], "yerr": ["obs"]})
+            observed_data={"y": np.asarray(y, float).reshape(-1)}, constant_data=const,
+            dims=dims)
         idata.posterior.attrs["causalspy"] = json.dumps(meta)
         return cls(idata)
 
@@ -202,10 +230,9 @@ class Posterior:
         rng = np.random.default_rng(seed)
         n = self.n_chains * self.n_draws
         idx = rng.choice(n, size=min(n, max_draws), replace=False)
-        th = {p.name: self.samples(p.name)[idx][:, None].astype(float) for p in self.model.params}
-        mu = self.model.mean(np, xx[None, :], **th)
-        sig = self.samples("sigma")[idx][:, None].astype(float)
-        ynew = mu + rng.normal(size=mu.shape) * sig
+        th = {p: self.samples(p)[idx].astype(float) for p in self.names}
+        mu = _curves(self.model, th, xx)
+        ynew = mu + rng.normal(size=mu.shape) * _noise(self.model, th)
         a = (1 - hdi_prob) / 2
         return {"x": xx, "mean": mu.mean(0),
                 "mean_low": np.quantile(mu, a, axis=0), "mean_high": np.quantile(mu, 1 - a, axis=0),
@@ -214,31 +241,67 @@ class Posterior:
 
     def plot(self, ax=None, truth: dict | None = None):
         """Posterior-predictive plot: data, posterior mean, 90 % bands of the curve
-        and of new observations. Returns the matplotlib Axes."""
+        and of new observations.
+
+        Returns the matplotlib Axes (a list of Axes, one per channel, for a
+        model with several channels). A regression on several inputs
+        (:func:`~causalspy.bayes.causal_model`) plots observed against predicted.
+        """
         import matplotlib.pyplot as plt
 
+        C = self.model.n_channels
         if ax is None:
-            _, ax = plt.subplots(figsize=(6, 4))
+            _, ax = plt.subplots(C, 1, figsize=(6, 4 if C == 1 else 2.6 * C), sharex=True,
+                                 squeeze=False)
+            ax = list(ax[:, 0]) if C > 1 else ax[0, 0]
+        axes = ax if C > 1 else [ax]
+        if len(axes) != C:
+            raise InvalidParameterError(f"Give {C} Axes for the {C} channels of "
+                                        f"{self.model.name!r}.")
+        status = "" if self.converged else "  [NOT CONVERGED]"
+        title = (f"{self.label}: " if self.label else "") + self.model.equation + status
+        if self.x.ndim == 2:
+            p = self.predict()
+            ax.errorbar(p["mean"], self.y, xerr=[p["mean"] - p["mean_low"],
+                                                 p["mean_high"] - p["mean"]],
+                        fmt=".", color="k", ms=3, lw=0.5, label="data vs 90 % fit")
+            lim = [min(self.y.min(), p["mean"].min()), max(self.y.max(), p["mean"].max())]
+            ax.plot(lim, lim, "r--", lw=1, label="y = prediction")
+            ax.set_xlabel("predicted")
+            ax.set_ylabel(f"observed ({self.y_unit})" if self.y_unit else "observed")
+            ax.set_title(title, fontsize=9)
+            ax.legend(fontsize=8)
+            return ax
         grid = np.linspace(self.x.min(), self.x.max(), 300)
         p = self.predict(grid)
-        ax.fill_between(grid, p["pred_low"], p["pred_high"], color="tab:blue", alpha=0.15,
-                        label="90 % predictive")
-        ax.fill_between(grid, p["mean_low"], p["mean_high"], color="tab:blue", alpha=0.4,
-                        label="90 % curve")
-        ax.plot(grid, p["mean"], color="tab:blue", lw=2, label=f"{self.model.name} (mean)")
-        if self.yerr is not None:
-            ax.errorbar(self.x, self.y, self.yerr, fmt=".", color="k", ms=3, lw=0.5, label="data")
-        else:
-            ax.plot(self.x, self.y, ".", color="k", ms=3, label="data")
+        y2 = np.atleast_2d(self.y)
+        e2 = None if self.yerr is None else np.atleast_2d(self.yerr)
+        tcurve = None
         if truth is not None:
-            th = {q.name: truth[q.name] for q in self.model.params}
-            ax.plot(grid, self.model.mean(np, grid, **th), "r--", lw=1, label="truth")
-        ax.set_xlabel(f"x ({self.x_unit})" if self.x_unit else "x")
-        ax.set_ylabel(f"y ({self.y_unit})" if self.y_unit else "y")
-        title = f"{self.label}: " if self.label else ""
-        ax.set_title(title + self.model.equation + ("" if self.converged else "  [NOT CONVERGED]"),
-                     fontsize=9)
-        ax.legend(fontsize=8)
+            tcurve = np.atleast_2d(self.model.mean(
+                np, grid, **{q.name: truth[q.name] for q in self.model.params}))
+        for c, a in enumerate(axes):
+            pick = (lambda v: v[c]) if C > 1 else (lambda v: v)  # noqa: B023
+            a.fill_between(grid, pick(p["pred_low"]), pick(p["pred_high"]), color="tab:blue",
+                           alpha=0.15, label="90 % predictive")
+            a.fill_between(grid, pick(p["mean_low"]), pick(p["mean_high"]), color="tab:blue",
+                           alpha=0.4, label="90 % curve")
+            a.plot(grid, pick(p["mean"]), color="tab:blue", lw=2,
+                   label=f"{self.model.name} (mean)")
+            if e2 is not None:
+                a.errorbar(self.x, y2[c], e2[c], fmt=".", color="k", ms=3, lw=0.5, label="data")
+            else:
+                a.plot(self.x, y2[c], ".", color="k", ms=3, label="data")
+            if tcurve is not None:
+                a.plot(grid, tcurve[c], "r--", lw=1, label="truth")
+            if C > 1:
+                a.set_ylabel(self.model.channels[c] + (f" ({self.y_unit})" if c == 0 and
+                                                       self.y_unit else ""))
+            else:
+                a.set_ylabel(f"y ({self.y_unit})" if self.y_unit else "y")
+            a.legend(fontsize=8)
+        axes[-1].set_xlabel(f"x ({self.x_unit})" if self.x_unit else "x")
+        axes[0].set_title(title, fontsize=9)
         return ax
 
     # ------------------------------------------------------------ information
@@ -287,7 +350,8 @@ class Posterior:
         """This posterior as priors for the next data set (sequential updating).
 
         Each parameter becomes an independent ``Normal(mean, sd)`` (real
-        parameters) or ``LogNormal(mean log, sd log)`` (positive ones); those
+        parameters), ``LogNormal(mean log, sd log)`` (positive ones) or
+        ``TruncatedNormal(mean, sd, 0, 1)`` (fractions); those
         in ``keep`` (by default the noise, which belongs to each image) keep
         their original prior. Correlations between parameters are dropped.
         """
@@ -297,9 +361,13 @@ class Posterior:
                 out[n] = self.priors[n]
                 continue
             s = self.samples(n).astype(float)
-            if self.model.param(n).support == "positive":
+            support = self.model.param(n).support
+            if support == "positive":
                 ls = np.log(s)
                 out[n] = PriorSpec("LogNormal", (float(ls.mean()), max(float(ls.std()), 1e-12)))
+            elif support == "unit":
+                out[n] = PriorSpec("TruncatedNormal",
+                                   (float(s.mean()), max(float(s.std()), 1e-12), 0.0, 1.0))
             else:
                 out[n] = PriorSpec("Normal", (float(s.mean()), max(float(s.std()), 1e-12)))
         return out
@@ -313,7 +381,7 @@ class Posterior:
                   for n in s.index}
         return {"format": FORMAT, "format_version": FORMAT_VERSION, "model": self.model.name,
                 "equation": self.model.equation, "label": self.label, "x_unit": self.x_unit,
-                "y_unit": self.y_unit, "n_points": int(self.x.size), "parameters": params,
+                "y_unit": self.y_unit, "n_points": int(self.x.shape[0]), "parameters": params,
                 "hdi_prob": self.settings.get("hdi_prob", 0.9), "diagnostics": self.diagnostics,
                 "converged": self.converged, "warnings": self.warnings,
                 "information_gain_nats": self.information_gain(), "settings": self.settings}
@@ -344,7 +412,7 @@ class Posterior:
     def __repr__(self) -> str:
         s = self.summary()
         status = "converged" if self.converged else "NOT CONVERGED"
-        lines = [f"Posterior({self.model.name}: {self.model.equation}; {self.x.size} points; "
+        lines = [f"Posterior({self.model.name}: {self.model.equation}; {self.x.shape[0]} points; "
                  f"{self.n_chains}x{self.n_draws} draws; {status})"]
         for n in s.index:
             r = s.loc[n]

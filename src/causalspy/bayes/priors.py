@@ -132,8 +132,14 @@ class PriorSpec:
     def check_support(self, name: str, support: str) -> None:
         """Raise if this prior puts mass where parameter ``name`` cannot be.
 
-        ``support`` is the parameter's own: ``"real"`` or ``"positive"``.
+        ``support`` is the parameter's own: ``"real"``, ``"positive"`` or
+        ``"unit"`` (between 0 and 1).
         """
+        if support == "unit" and (self.bounds[0] < 0 or self.bounds[1] > 1):
+            raise InvalidParameterError(
+                f"Prior {name}={self} puts mass outside [0, 1] but {name} is a fraction; "
+                f"use Uniform(low, high) or TruncatedNormal(loc, scale, low, high) within "
+                f"[0, 1].")
         if support == "positive" and self.bounds[0] < 0:
             raise InvalidParameterError(
                 f"Prior {name}={self} allows negative values but {name} must be positive; "

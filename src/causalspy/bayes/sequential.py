@@ -87,7 +87,7 @@ def sequential_update(datasets, model="tanh", priors=None, *, labels=None,
         posts.append(p)
         gain = p.information_gain()
         s = p.summary()
-        row = {"step": k + 1, "label": lab, "n_points": int(p.x.size),
+        row = {"step": k + 1, "label": lab, "n_points": int(p.x.shape[0]),
                "info_gain_total": gain["total"]}
         for n in p.names:
             row[f"{n}_mean"] = s.loc[n, "mean"]

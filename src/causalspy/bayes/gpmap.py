@@ -1,0 +1,519 @@
+r"""Structured Gaussian process for a descriptor map: physics + what it misses.
+
+A map :math:`z(\mathbf r)` (e.g. polarization on the unit-cell grid) is modelled as
+
+.. math::
+
+   z(\mathbf r) = f(\mathbf r; \theta) + g(\mathbf r) + \varepsilon, \qquad
+   g \sim \mathcal{GP}\big(0,\ \alpha^2 e^{-|\mathbf r - \mathbf r'|^2 / 2\ell^2}\big), \qquad
+   \varepsilon \sim \mathcal N(0, \sigma^2)
+
+with :math:`f` a physical mean function (:data:`MAP_MODELS`) and :math:`g` a
+smooth residual: the part of the map the physics does not explain, separated
+spatially. The GP is the Hilbert-space approximation of Riutort-Mayol et al.
+(2023) — ``m x m`` Laplacian eigenfunctions on a box 1.5 times the map's
+half-extent — and its basis weights are integrated out analytically (Woodbury
+identity), so NUTS samples only :math:`\theta, \alpha, \ell, \sigma`; a 50 x 50
+map takes seconds. Given each draw, the residual's weights are Gaussian, so the
+residual map's posterior mean and standard deviation are exact mixtures over draws.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from causalspy.bayes._deps import arviz, require
+from causalspy.bayes.posterior import ESS_MIN_PER_CHAIN, R_HAT_MAX
+from causalspy.bayes.priors import PriorSpec, parse_priors
+from causalspy.exceptions import FileReadError, InvalidParameterError
+
+__all__ = ["MAP_MODELS", "MapModel", "MapPosterior", "fit_map"]
+
+FORMAT = "causalspy.bayes.MapPosterior"
+FORMAT_VERSION = 1
+#: Box half-width of the Hilbert-space basis, in units of the map's half-extent.
+BOX_FACTOR = 1.5
+
+
+@dataclass(frozen=True)
+class MapModel:
+    """A physical mean function of position ``f(X, Y; theta)`` for :func:`fit_map`.
+
+    ``X``, ``Y`` are coordinates relative to the map's centre (calibrated units).
+    """
+
+    name: str
+    equation: str
+    params: tuple[tuple[str, str, str], ...]  # (name, support, meaning)
+    mean: object
+    default_priors: object
+
+
+def _plane(xp, X, Y, b, s_x, s_y):
+    return b + s_x * X + s_y * Y
+
+
+def _plane_pri(X, Y, z):
+    R = float(np.ptp(z)) or 1.0
+    S = float(max(np.ptp(X), np.ptp(Y))) or 1.0
+    return {"b": PriorSpec("Normal", (float(np.mean(z)), 2 * R)),
+            "s_x": PriorSpec("Normal", (0.0, 2 * R / S)),
+            "s_y": PriorSpec("Normal", (0.0, 2 * R / S))}
+
+
+def _constant(xp, X, Y, b):
+    return b + 0.0 * X
+
+
+def _constant_pri(X, Y, z):
+    return {"b": PriorSpec("Normal", (float(np.mean(z)), 2 * (float(np.ptp(z)) or 1.0)))}
+
+
+def _wall(xp, X, Y, P_s, phi, d, w, b):
+    u = X * xp.cos(phi) + Y * xp.sin(phi) - d
+    return P_s * xp.tanh(u / w) + b
+
+
+def _wall_pri(X, Y, z):
+    R = float(np.ptp(z)) or 1.0
+    S = float(max(np.ptp(X), np.ptp(Y))) or 1.0
+    return {"P_s": PriorSpec("Normal", (0.0, R)),
+            "phi": PriorSpec("Uniform", (-math.pi / 2, math.pi / 2)),
+            "d": PriorSpec("Normal", (0.0, S / 4)),
+            "w": PriorSpec("LogNormal", (math.log(S / 20), 1.0)),
+            "b": PriorSpec("Normal", (float(np.mean(z)), R))}
+
+
+#: Physical mean functions of a map.
+MAP_MODELS: dict[str, MapModel] = {
+    "constant": MapModel("constant", "b", (("b", "real", "mean value"),), _constant,
+                         _constant_pri),
+    "plane": MapModel("plane", "b + s_x*X + s_y*Y",
+                      (("b", "real", "value at the map centre"),
+                       ("s_x", "real", "gradient along x (per unit length)"),
+                       ("s_y", "real", "gradient along y (per unit length)")),
+                      _plane, _plane_pri),
+    "wall": MapModel("wall", "P_s*tanh((X cos(phi) + Y sin(phi) - d)/w) + b",
+                     (("P_s", "real", "half the step across the wall"),
+                      ("phi", "real", "direction of the wall normal (rad, from +x)"),
+                      ("d", "real", "signed distance of the wall from the map centre"),
+                      ("w", "positive", "wall half-width"),
+                      ("b", "real", "value on the wall")),
+                     _wall, _wall_pri),
+}
+_GP_PARAMS = (("amp", "positive", "residual amplitude (sd of the GP)"),
+              ("ell", "positive", "residual length scale"),
+              ("sigma", "positive", "pixel noise sd"))
+
+
+def _basis(X, Y, L, m):
+    """Laplacian eigenfunctions on [-Lx, Lx] x [-Ly, Ly]: ``(n, m*m)`` and eigenvalues."""
+    j = np.arange(1, m + 1)
+    wx = math.pi * j / (2 * L[0])
+    wy = math.pi * j / (2 * L[1])
+    fx = np.sin(wx[None, :] * (X[:, None] + L[0])) / math.sqrt(L[0])
+    fy = np.sin(wy[None, :] * (Y[:, None] + L[1])) / math.sqrt(L[1])
+    phi = (fx[:, :, None] * fy[:, None, :]).reshape(X.size, m * m)
+    lam = (wx[:, None] ** 2 + wy[None, :] ** 2).reshape(-1)
+    return phi, lam
+
+
+def _spectral(xp, lam, amp, ell):
+    """Spectral density of the 2-D squared-exponential kernel at |omega|^2 = lam."""
+    return amp ** 2 * 2 * math.pi * ell ** 2 * xp.exp(-0.5 * ell ** 2 * lam)
+
+
+def _read_map(data, name):
+    """(z, valid, (sx, sy), (ox, oy), units, title) from an array or a signal."""
+    sx = sy = 1.0
+    ox = oy = 0.0
+    units = "px"
+    title = name or ""
+    valid = None
+    if hasattr(data, "axes_manager"):
+        if getattr(data, "_signal_type", "") == "descriptor_maps" or (
+                data.axes_manager.navigation_dimension == 1):
+            names = list(getattr(data, "descriptor_names", []))
+            if name is None:
+                raise InvalidParameterError(
+                    f"Give the descriptor to use, name=...; available: {names}.")
+            if name not in names:
+                raise InvalidParameterError(f"No descriptor {name!r}; available: {names}.")
+            sig = data.inav[names.index(name)]
+            try:
+                valid = np.asarray(data.metadata.Descriptors.valid, bool)
+            except AttributeError:
+                valid = None
+        else:
+            sig = data
+        ax_x, ax_y = sig.axes_manager.signal_axes
+        sx, sy, ox, oy = float(ax_x.scale), float(ax_y.scale), float(ax_x.offset), float(
+            ax_y.offset)
+        units = str(ax_x.units) if ax_x.units and str(ax_x.units) != "<undefined>" else "px"
+        z = np.asarray(sig.data, float)
+    else:
+        z = np.asarray(data, float)
+    if z.ndim != 2:
+        raise InvalidParameterError(f"A map is 2-D; got shape {z.shape}.")
+    return z.copy(), valid, (sx, sy), (ox, oy), units, title
+
+
+def fit_map(data, model: str = "plane", priors=None, *, name: str | None = None, mask=None,
+            n_basis: int = 10, max_points: int = 5000, chains: int = 2, warmup: int = 300,
+            draws: int = 500, seed: int = 0, target_accept: float = 0.9,
+            hdi_prob: float = 0.9, n_predict: int = 100) -> MapPosterior:
+    r"""Fit physics + GP residual to a 2-D map with NUTS.
+
+    Parameters
+    ----------
+    data : array_like, Signal2D or DescriptorMaps
+        The map (NaN where not measured). A ``descriptor_maps`` signal needs
+        ``name``; its calibration gives the coordinates and its
+        ``metadata.Descriptors.valid`` the mask.
+    model : str
+        Physical mean function, a key of :data:`MAP_MODELS`: ``"plane"``
+        (:math:`b + s_x X + s_y Y`), ``"wall"`` (a straight tanh wall at angle
+        ``phi``) or ``"constant"``. ``X, Y`` are relative to the map centre.
+    priors : optional
+        Replacements for the defaults, e.g. ``["ell=LogNormal(1, 0.3)"]``
+        (``amp``, ``ell``, ``sigma`` are the GP amplitude, length scale and
+        pixel noise; units of the map and of its axes).
+    mask : array of bool, optional
+        True where the map is to be used (combined with finiteness).
+    n_basis : int
+        Basis functions per axis (``n_basis**2`` in total). Length scales below
+        about ``1.75 * 1.5 * half-extent / n_basis`` are not resolved; the cost
+        per gradient grows as ``n_basis**6`` (Cholesky of the basis matrix).
+    max_points : int
+        Larger maps are fitted on a random subset of this many pixels (the
+        prediction covers every pixel).
+    chains, warmup, draws, seed, target_accept, hdi_prob
+        As in :func:`~causalspy.bayes.fit`.
+    n_predict : int
+        Posterior draws used for the residual map's mean and sd.
+
+    Returns
+    -------
+    MapPosterior
+    """
+    numpyro, jax, _ = require()
+    import jax.numpy as jnp
+    from numpyro.infer import MCMC, NUTS, init_to_median
+
+    if model not in MAP_MODELS:
+        raise InvalidParameterError(f"Unknown map model {model!r}; use one of "
+                                    f"{sorted(MAP_MODELS)}.")
+    mm = MAP_MODELS[model]
+    for nm, v, lo in (("chains", chains, 1), ("warmup", warmup, 10), ("draws", draws, 10),
+                      ("n_basis", n_basis, 3), ("max_points", max_points, 10),
+                      ("n_predict", n_predict, 1)):
+        if int(v) != v or v < lo:
+            raise InvalidParameterError(f"{nm} must be an integer >= {lo}; got {v!r}.")
+    z, valid, (sx, sy), (ox, oy), units, title = _read_map(data, name)
+    ok = np.isfinite(z)
+    if valid is not None and valid.shape == z.shape:
+        ok &= valid
+    if mask is not None:
+        mask = np.asarray(mask, bool)
+        if mask.shape != z.shape:
+            raise InvalidParameterError(f"mask has shape {mask.shape}, the map {z.shape}.")
+        ok &= mask
+    npar = len(mm.params) + len(_GP_PARAMS)
+    if ok.sum() <= 2 * npar:
+        raise InvalidParameterError(
+            f"The map has {int(ok.sum())} usable pixels; the model needs many more than its "
+            f"{npar} parameters.")
+    if np.ptp(z[ok]) == 0:
+        raise InvalidParameterError("The map has no variation; there is nothing to fit.")
+    ny, nx = z.shape
+    xs = ox + sx * np.arange(nx)
+    ys = oy + sy * np.arange(ny)
+    xc, yc = (xs[0] + xs[-1]) / 2, (ys[0] + ys[-1]) / 2
+    GX, GY = np.meshgrid(xs - xc, ys - yc)
+    half = (max(abs(GX).max(), abs(sx)), max(abs(GY).max(), abs(sy)))
+    L = (BOX_FACTOR * half[0], BOX_FACTOR * half[1])
+    idx = np.flatnonzero(ok.ravel())
+    rng = np.random.default_rng(seed)
+    if idx.size > max_points:
+        idx = np.sort(rng.choice(idx, size=int(max_points), replace=False))
+    X, Y, zz = GX.ravel()[idx], GY.ravel()[idx], z.ravel()[idx]
+    phi, lam = _basis(X, Y, L, int(n_basis))
+
+    pri = dict(mm.default_priors(X, Y, zz))
+    S = max(half)
+    sd = float(np.std(zz)) or 1.0
+    pri["amp"] = PriorSpec("HalfNormal", (sd,))
+    pri["ell"] = PriorSpec("LogNormal", (math.log(S / 2), 0.5))
+    pri["sigma"] = PriorSpec("HalfNormal", (sd,))
+    supports = {n: s for n, s, _ in mm.params + _GP_PARAMS}
+    for k, v in parse_priors(priors).items():
+        if k not in pri:
+            raise InvalidParameterError(f"Prior given for {k!r}, which the {model!r} map model "
+                                        f"does not have; its parameters are {list(pri)}.")
+        v.check_support(k, supports[k])
+        pri[k] = v
+    phys = [p[0] for p in mm.params]
+    n = zz.size
+    mfun = mm.mean
+
+    def gp_model(jX, jY, jz, jphi, jlam, jPtP):
+        th = {k: numpyro.sample(k, p.to_numpyro()) for k, p in pri.items()}
+        mu = mfun(jnp, jX, jY, **{k: th[k] for k in phys})
+        r = jz - mu
+        sq = jnp.sqrt(_spectral(jnp, jlam, th["amp"], th["ell"]))
+        sig = th["sigma"]
+        # r' K^-1 r with K = sigma^2 I + Phi S Phi' (Woodbury, B = I + S^1/2 Phi'Phi S^1/2
+        # / sigma^2), written as the minimum of ||r - Phi S^1/2 g||^2 / sigma^2 + ||g||^2:
+        # two positive terms, no cancellation
+        B = jnp.eye(sq.size) + sq[:, None] * jPtP * sq[None, :] / sig ** 2
+        Lc = jnp.linalg.cholesky(B)
+        w = sq * (jphi.T @ r) / sig
+        g = jax.scipy.linalg.cho_solve((Lc, True), w) / sig
+        e = r - jphi @ (sq * g)
+        quad = e @ e / sig ** 2 + g @ g
+        logdet = 2 * jnp.sum(jnp.log(jnp.diag(Lc))) + 2 * n * jnp.log(sig)
+        numpyro.factor("z", -0.5 * (quad + logdet + n * math.log(2 * math.pi)))
+
+    t0 = time.perf_counter()
+    # float64 inside this fit only: the marginal likelihood of ~1e3 pixels needs it
+    with jax.enable_x64(True):
+        args = tuple(jnp.asarray(a, jnp.float64) for a in (X, Y, zz, phi, lam, phi.T @ phi))
+        mc = MCMC(NUTS(gp_model, target_accept_prob=target_accept, dense_mass=True,
+                       init_strategy=init_to_median(num_samples=15)),
+                  num_warmup=int(warmup), num_samples=int(draws), num_chains=int(chains),
+                  chain_method="sequential", progress_bar=False)
+        mc.run(jax.random.PRNGKey(int(seed)), *args, extra_fields=("diverging", "num_steps"))
+        samples = {k: np.asarray(v) for k, v in mc.get_samples(group_by_chain=True).items()}
+        extra = mc.get_extra_fields(group_by_chain=True)
+    div = np.asarray(extra["diverging"])
+    mean_steps = float(np.mean(np.asarray(extra["num_steps"])))
+    elapsed = time.perf_counter() - t0
+
+    # ---- maps: physics from every draw, residual as an exact Gaussian mixture
+    flat = {k: v.reshape(-1).astype(float) for k, v in samples.items()}
+    ndraw = flat["sigma"].size
+    gx, gy = GX.ravel(), GY.ravel()
+    f_all = mfun(np, gx[None, :], gy[None, :], **{k: flat[k][:, None] for k in phys})
+    f_all = np.broadcast_to(f_all, (ndraw, gx.size))
+    phys_mean, phys_sd = f_all.mean(0), f_all.std(0)
+    pick = rng.choice(ndraw, size=min(int(n_predict), ndraw), replace=False)
+    phi_g, _ = _basis(gx, gy, L, int(n_basis))
+    PtP = phi.T @ phi
+    gm = np.zeros((pick.size, gx.size))
+    gv = np.zeros((pick.size, gx.size))
+    for t, i in enumerate(pick):
+        th = {k: flat[k][i] for k in flat}
+        r = zz - mfun(np, X, Y, **{k: th[k] for k in phys})
+        sq = np.sqrt(_spectral(np, lam, th["amp"], th["ell"]))
+        B = np.eye(sq.size) + sq[:, None] * PtP * sq[None, :] / th["sigma"] ** 2
+        Lc = np.linalg.cholesky(B)
+        w = sq * (phi.T @ r) / th["sigma"]
+        gam = np.linalg.solve(Lc.T, np.linalg.solve(Lc, w)) / th["sigma"]
+        G = phi_g * sq[None, :]
+        gm[t] = G @ gam
+        V = np.linalg.solve(Lc, G.T)  # cov of gamma is B^-1 = Lc^-T Lc^-1
+        gv[t] = np.sum(V * V, axis=0)
+    res_mean = gm.mean(0)
+    res_sd = np.sqrt(gv.mean(0) + gm.var(0))
+    # physics and residual trade off (a GP can carry part of a trend): their sum is
+    # known much better than either part, so report it with its own sd
+    tot = f_all[pick] + gm
+    tot_mean = tot.mean(0)
+    tot_sd = np.sqrt(gv.mean(0) + tot.var(0))
+
+    settings = {"chains": int(chains), "warmup": int(warmup), "draws": int(draws),
+                "seed": int(seed), "target_accept": float(target_accept),
+                "hdi_prob": float(hdi_prob), "n_basis": int(n_basis),
+                "box": [float(L[0]), float(L[1])], "n_fit_pixels": int(n),
+                "n_predict": int(pick.size), "sampler": "numpyro NUTS (dense mass), "
+                "HSGP with analytically integrated basis weights", "seconds": round(elapsed, 3),
+                "mean_leapfrog_steps": round(mean_steps, 1)}
+    shape = z.shape
+    return MapPosterior._build(
+        model=model, priors=pri, samples=samples, diverging=div, data=z, used=ok,
+        maps={"physics_mean": phys_mean.reshape(shape), "physics_sd": phys_sd.reshape(shape),
+              "residual_mean": res_mean.reshape(shape), "residual_sd": res_sd.reshape(shape),
+              "total_mean": tot_mean.reshape(shape), "total_sd": tot_sd.reshape(shape)},
+        axes={"x": xs, "y": ys, "units": units}, settings=settings, title=title)
+
+
+class MapPosterior:
+    """The result of :func:`fit_map`.
+
+    Attributes
+    ----------
+    idata : arviz.InferenceData
+        Draws of the physical parameters and ``amp``, ``ell``, ``sigma``;
+        ``constant_data`` holds the data, the mask of fitted pixels and the maps.
+    physics_mean, physics_sd : numpy.ndarray
+        Posterior mean and sd of the physical mean function on every pixel.
+    residual_mean, residual_sd : numpy.ndarray
+        Posterior mean and sd of the GP residual (what the physics misses).
+    total_mean, total_sd : numpy.ndarray
+        Physics + residual (the noise-free map). Its sd is smaller than the two
+        parts' combined: how the map splits between them is less certain than
+        the map itself.
+    data, used : numpy.ndarray
+        The map and the mask of pixels that entered the fit.
+    x, y : numpy.ndarray
+        Pixel coordinates (calibrated); ``units`` their unit.
+    model : str
+    priors : dict of str to PriorSpec
+    settings : dict
+    """
+
+    def __init__(self, idata) -> None:
+        self.idata = idata
+        try:
+            meta = json.loads(idata.posterior.attrs["causalspy"])
+        except (KeyError, AttributeError, ValueError) as e:
+            raise FileReadError("This InferenceData was not written by fit_map.") from e
+        if meta.get("format") != FORMAT:
+            raise FileReadError(f"Not a map posterior (format {meta.get('format')!r}).")
+        self.meta = meta
+        self.model = meta["model"]
+        self.priors = parse_priors(meta["priors"])
+        self.settings = meta["settings"]
+        self.units = meta.get("units", "px")
+        self.title = meta.get("title", "")
+        c = idata.constant_data
+        self.data = np.asarray(c["data"].values)
+        self.used = np.asarray(c["used"].values).astype(bool)
+        for k in ("physics_mean", "physics_sd", "residual_mean", "residual_sd", "total_mean",
+                  "total_sd"):
+            setattr(self, k, np.asarray(c[k].values))
+        self.x = np.asarray(c["x"].values)
+        self.y = np.asarray(c["y"].values)
+        self._summary: dict[float, pd.DataFrame] = {}
+
+    @classmethod
+    def _build(cls, *, model, priors, samples, diverging, data, used, maps, axes, settings,
+               title):
+        az = arviz()
+        const = {"data": data, "used": used.astype(np.int8), **maps, "x": axes["x"],
+                 "y": axes["y"]}
+        dims = {k: ["row", "col"] for k in ("data", "used", *maps)}
+        dims.update({"x": ["col"], "y": ["row"]})
+        idata = az.from_dict(posterior=samples, sample_stats={"diverging": diverging},
+                             constant_data=const, dims=dims)
+        meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "model": model,
+                "equation": MAP_MODELS[model].equation,
+                "priors": {k: str(v) for k, v in priors.items()}, "settings": settings,
+                "units": axes["units"], "title": title}
+        idata.posterior.attrs["causalspy"] = json.dumps(meta)
+        return cls(idata)
+
+    @property
+    def names(self) -> list[str]:
+        return [p[0] for p in MAP_MODELS[self.model].params] + [p[0] for p in _GP_PARAMS]
+
+    def samples(self, name: str) -> np.ndarray:
+        if name not in self.names:
+            raise InvalidParameterError(f"No parameter {name!r}; parameters: {self.names}.")
+        return np.asarray(self.idata.posterior[name].values).reshape(-1)
+
+    def summary(self, hdi_prob: float | None = None) -> pd.DataFrame:
+        """Mean, sd, HDI, R-hat and ESS of the physical and GP parameters."""
+        az = arviz()
+        hp = float(hdi_prob or self.settings.get("hdi_prob", 0.9))
+        if hp not in self._summary:
+            rhat, hdi = az.rhat(self.idata), az.hdi(self.idata, hdi_prob=hp)
+            eb, et = az.ess(self.idata, method="bulk"), az.ess(self.idata, method="tail")
+            rows = []
+            for n in self.names:
+                s = self.samples(n).astype(float)
+                lo, hi = (float(v) for v in np.asarray(hdi[n].values))
+                rows.append({"parameter": n, "mean": s.mean(), "sd": s.std(ddof=1),
+                             "hdi_low": lo, "hdi_high": hi, "r_hat": float(rhat[n]),
+                             "ess_bulk": float(eb[n]), "ess_tail": float(et[n]),
+                             "prior": str(self.priors[n])})
+            self._summary[hp] = pd.DataFrame(rows).set_index("parameter")
+        return self._summary[hp].copy()
+
+    @property
+    def warnings(self) -> list[str]:
+        """Divergences, R-hat > 1.01, low effective sample size (plain words)."""
+        s = self.summary()
+        out = []
+        div = int(np.asarray(self.idata.sample_stats["diverging"].values).sum())
+        if div:
+            out.append(f"{div} divergent transition(s): the posterior may be biased; raise "
+                       "target_accept or tighten the priors.")
+        nch = int(self.idata.posterior.sizes["chain"])
+        bad = [n for n in self.names if not s.loc[n, "r_hat"] <= R_HAT_MAX]
+        if bad:
+            out.append(f"R-hat > {R_HAT_MAX} for {', '.join(bad)}: not converged; run longer.")
+        low = [n for n in self.names if not min(s.loc[n, "ess_bulk"], s.loc[n, "ess_tail"])
+               >= ESS_MIN_PER_CHAIN * nch]
+        if low:
+            out.append(f"Effective sample size < {ESS_MIN_PER_CHAIN * nch} for "
+                       f"{', '.join(low)}: run more draws.")
+        return out
+
+    @property
+    def converged(self) -> bool:
+        return not self.warnings
+
+    def plot(self, fig=None):
+        """Data, physics (mean, sd), residual (mean, sd) and what is left (noise)."""
+        import matplotlib.pyplot as plt
+
+        if fig is None:
+            fig = plt.figure(figsize=(11, 6.5))
+        ext = [self.x[0], self.x[-1], self.y[-1], self.y[0]]
+        panels = [("data", self.data), ("physics: mean", self.physics_mean),
+                  ("residual (GP): mean", self.residual_mean),
+                  ("data - physics - residual", self.data - self.physics_mean -
+                   self.residual_mean),
+                  ("physics: sd", self.physics_sd), ("residual: sd", self.residual_sd)]
+        axes = fig.subplots(2, 3)
+        for ax, (t, im) in zip(axes.ravel(), panels, strict=True):
+            h = ax.imshow(im, extent=ext, cmap="viridis" if "sd" in t else "RdBu_r")
+            ax.set_title(t, fontsize=9)
+            fig.colorbar(h, ax=ax, shrink=0.8)
+        axes[1, 0].set_xlabel(f"x ({self.units})")
+        status = "" if self.converged else "  [NOT CONVERGED]"
+        fig.suptitle(f"{self.title + ': ' if self.title else ''}"
+                     f"{MAP_MODELS[self.model].equation} + GP{status}", fontsize=10)
+        return fig
+
+    def save(self, path: str | Path) -> Path:
+        """Write to netCDF (``.nc``); :meth:`load` restores it."""
+        path = Path(path)
+        if path.suffix.lower() != ".nc":
+            raise InvalidParameterError(f"Map posteriors are saved as netCDF (.nc); got "
+                                        f"{path.name!r}.")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.idata.to_netcdf(str(path))
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> MapPosterior:
+        az = arviz()
+        path = Path(path)
+        if not path.exists():
+            raise FileReadError(f"No such file: {path}")
+        try:
+            idata = az.from_netcdf(str(path))
+            idata.load()
+        except Exception as e:  # noqa: BLE001 - any reader failure is a bad file
+            raise FileReadError(f"Could not read {path} as a netCDF map posterior: {e}") from e
+        return cls(idata)
+
+    def __repr__(self) -> str:
+        s = self.summary()
+        st = "converged" if self.converged else "NOT CONVERGED"
+        lines = [f"MapPosterior({self.model} + GP residual; {self.data.shape[0]}x"
+                 f"{self.data.shape[1]} map, {self.settings['n_fit_pixels']} pixels fitted; {st})"]
+        for n in s.index:
+            r = s.loc[n]
+            lines.append(f"  {n:>6} = {r['mean']:.4g} ± {r['sd']:.2g}   HDI [{r['hdi_low']:.4g}, "
+                         f"{r['hdi_high']:.4g}]  R-hat {r['r_hat']:.3f}")
+        return "\n".join(lines + [f"  warning: {w}" for w in self.warnings])
