@@ -137,3 +137,12 @@ def test_bad_input(sample):
         track_series(s.inav[:1])
     with pytest.raises(InvalidImageError, match="one time"):
         series_descriptors(s.inav[0])
+
+
+def test_unassigned_track_is_not_a_column_event():
+    # a column present throughout, and a two-frame noise peak find_atoms left unassigned
+    t = pd.DataFrame({"frame": [0, 1, 2, 3, 1, 2], "x": [5.0, 5.1, 5.0, 5.1, 20.0, 20.2],
+                      "y": 5.0, "sublattice": [0, 0, 0, 0, -1, -1]})
+    tk = Tracks(link(t, max_disp=2.0), np.zeros((4, 2)))
+    assert tk.events["event"].tolist() == ["unassigned"]
+    assert tk.events["frame"].tolist() == [1]

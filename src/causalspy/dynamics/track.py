@@ -122,7 +122,7 @@ def link(table: pd.DataFrame, max_disp: float, memory: int = 1, x: str | None = 
 
 def _events(t: pd.DataFrame, n_frames_first: int, n_frames_last: int, shape=None,
             margin: float = 0.0) -> pd.DataFrame:
-    """Appear / disappear / sublattice-change events from a linked table.
+    """Appear / disappear / unassigned / label-change events from a linked table.
 
     With the frame ``shape`` known, a track that starts or ends within
     ``margin`` px of the border is ``enter``/``exit`` (drifted in or out of the
@@ -131,14 +131,23 @@ def _events(t: pd.DataFrame, n_frames_first: int, n_frames_last: int, shape=None
     rows = []
     g = t.groupby("track")["frame"]
     start, end = g.min(), g.max()
+    # a track find_atoms never put on a sublattice (label -1 in every frame) is a noise peak
+    # or an off-lattice object, not a lattice column coming or going: one "unassigned" event
+    if "sublattice" in t:
+        assigned = (t["sublattice"] >= 0).groupby(t["track"]).any()
+    else:
+        assigned = pd.Series(True, index=start.index)
     for kind, sel, fr in (("appear", start > n_frames_first, start),
-                          ("disappear", end < n_frames_last, end)):
+                          ("disappear", end < n_frames_last, end),
+                          ("unassigned", ~assigned, start)):
+        if kind != "unassigned":
+            sel = sel & assigned
         ids = sel[sel].index.to_numpy()
         sub = t.set_index(["track", "frame"])
         pos = sub.loc[list(zip(ids, fr[ids], strict=True)), ["x", "y"]].to_numpy() if len(ids) \
             else np.zeros((0, 2))
         ev_kind = np.full(len(ids), kind, dtype=object)
-        if shape is not None and len(ids):
+        if shape is not None and len(ids) and kind != "unassigned":
             near = ((pos[:, 0] < margin) | (pos[:, 1] < margin)
                     | (pos[:, 0] > shape[1] - 1 - margin) | (pos[:, 1] > shape[0] - 1 - margin))
             ev_kind[near] = "enter" if kind == "appear" else "exit"
@@ -190,7 +199,8 @@ class Tracks:
         ``(n_frames, 2)`` shifts (dx, dy), px.
     events : DataFrame
         ``event`` (appear, disappear, enter / exit (at the border: drifted into
-        or out of the field of view), sublattice_change, species_change
+        or out of the field of view), unassigned (a track whose detections were
+        never put on a sublattice: a noise peak or an off-lattice object), sublattice_change, species_change
         (when the table has a ``species`` column), phase_flip (``phase`` column)), ``track``, ``frame`` (first frame of the new state),
         ``x``, ``y``.
     """
