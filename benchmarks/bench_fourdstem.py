@@ -120,6 +120,46 @@ def bandwidth_section(scan: int, det: int, rounds: int, label: str):
     return a, two, c
 
 
+def hot_section(calls: int = 400):
+    """Per-core compute rate on cache-resident patterns (min over many short calls).
+
+    Robust to load from other processes (a short call runs uninterrupted at
+    least once) and shows the headroom of the kernel over one core's share of
+    memory bandwidth.
+    """
+    @numba.njit(fastmath=True)
+    def read1(a):  # pragma: no cover - compiled
+        s = 0.0
+        f = a.reshape(-1)
+        for i in range(f.size):
+            s += f[i]
+        return s
+
+    threads = numba.get_num_threads()
+    numba.set_num_threads(1)
+    print("1c. one thread, patterns in cache (1 MB), min over "
+          f"{calls} calls: GB/s of pattern data")
+    for det, n in ((128, 16), (256, 4)):
+        a = np.random.default_rng(0).poisson(3.0, (n, det, det)).astype(np.float32)
+        c = ((det - 1) / 2,) * 2
+        two, more = detector_set(det, c)
+        fs = {"sum": lambda a=a: read1(a)}
+        for k, d in (("CoM", []), ("CoM+BF+ADF", two), ("+4 more", two + more)):
+            args = prepare((det, det), d, None, c)[0]
+            fs[k] = (lambda args=args, a=a: moments(a, args))
+        best = dict.fromkeys(fs, np.inf)
+        for f in fs.values():
+            f()
+        for _ in range(calls):
+            for k, f in fs.items():
+                t = time.perf_counter()
+                f()
+                best[k] = min(best[k], time.perf_counter() - t)
+        print(f"   {det}x{det} detector: " + ", ".join(f"{k} {a.nbytes / v / 1e9:.1f}"
+                                                     for k, v in best.items()))
+    numba.set_num_threads(threads)
+
+
 def pyxem_section(a, dets, c, scan_sub: int):
     try:
         import hyperspy.api as hs
@@ -223,11 +263,15 @@ def main():
     p.add_argument("--big-scan", type=int, default=0, help="0: smallest scan larger than RAM")
     p.add_argument("--big-det", type=int, default=256)
     p.add_argument("--only-big", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--only-hot", action="store_true", help="only section 1c")
     p.add_argument("--quick", action="store_true")
     p.add_argument("--skip-big", action="store_true", help="skip the larger-than-RAM run")
     args = p.parse_args()
     if args.only_big:
         big_section(args.big_scan, args.big_det)
+        return
+    if args.only_hot:
+        hot_section()
         return
     geoms = [(128, 128, "a"), (64, 256, "b")]
     if args.quick:
@@ -237,6 +281,7 @@ def main():
         if label == "a":
             pyxem_section(a, dets, c, min(args.pyxem_scan, scan))
         del a
+    hot_section(40 if args.quick else 400)
     if not (args.quick or args.skip_big):
         big = args.big_scan or _auto_big_scan(args.big_det)
         sys.stdout.flush()
