@@ -148,7 +148,7 @@ def _sampler(model: Model, priors: dict[str, PriorSpec], chains, warmup, draws, 
         post = jax.vmap(post_gen(*model_args))(zs)
         return post, div, pe
 
-    def run(seed: int, model_args):
+    def run(seed: int, model_args, progress=None):
         if not state:
             info = initialize_model(jax.random.PRNGKey(0), nmodel, model_args=model_args,
                                     dynamic_args=True)
@@ -156,9 +156,14 @@ def _sampler(model: Model, priors: dict[str, PriorSpec], chains, warmup, draws, 
         keys = jax.random.split(jax.random.PRNGKey(seed), 2 * chains)
         outs = []
         for c in range(chains):
+            if progress is not None:
+                progress(c, chains, f"NUTS chain {c + 1} of {chains}")
             info = initialize_model(keys[2 * c], nmodel, model_args=model_args,
                                     init_strategy=init_to_median(num_samples=15))
             outs.append(run_chain(info.param_info.z, keys[2 * c + 1], model_args))
+            jax.block_until_ready(outs[-1])
+        if progress is not None:
+            progress(chains, chains, "summarizing")
         samples = {n: np.stack([np.asarray(o[0][n]) for o in outs]) for n in outs[0][0]}
         extra = {"diverging": np.stack([np.asarray(o[1]) for o in outs]),
                  "potential_energy": np.stack([np.asarray(o[2]) for o in outs])}
@@ -170,7 +175,8 @@ def _sampler(model: Model, priors: dict[str, PriorSpec], chains, warmup, draws, 
 
 def fit(x, y, model: str | Model = "tanh", priors=None, *, yerr=None, x_unit: str = "",
         y_unit: str = "", chains: int = 4, warmup: int = 500, draws: int = 1000,
-        seed: int = 0, target_accept: float = 0.9, hdi_prob: float = 0.9, label: str = ""):
+        seed: int = 0, target_accept: float = 0.9, hdi_prob: float = 0.9, label: str = "",
+        progress=None):
     r"""Fit a physical model to a profile with NUTS and return its :class:`Posterior`.
 
     The likelihood is
@@ -214,6 +220,10 @@ def fit(x, y, model: str | Model = "tanh", priors=None, *, yerr=None, x_unit: st
         Probability mass of the highest-density intervals in summaries.
     label : str
         A name for this fit (e.g. the image it came from).
+    progress : callable, optional
+        ``progress(done, total, message)`` before each chain and at the end (the
+        first chain of a new model includes the compilation); it may raise to
+        abort.
 
     Returns
     -------
@@ -262,7 +272,8 @@ def fit(x, y, model: str | Model = "tanh", priors=None, *, yerr=None, x_unit: st
     t0 = time.perf_counter()
     f32 = jnp.float32
     samples, extra = run(int(seed), (jnp.asarray(xp, dtype=f32), jnp.asarray(yp, dtype=f32),
-                                     jnp.asarray(ep, dtype=f32), jnp.asarray(mask), args))
+                                     jnp.asarray(ep, dtype=f32), jnp.asarray(mask), args),
+                         progress)
     elapsed = time.perf_counter() - t0
     settings = {"chains": int(chains), "warmup": int(warmup), "draws": int(draws),
                 "seed": int(seed), "target_accept": float(target_accept),

@@ -28,9 +28,12 @@ class WallProfile:
     Attributes
     ----------
     table : pandas.DataFrame
-        ``distance`` (along the line from ``start``, calibrated), ``mean``,
-        ``sd`` (across the band), ``sem`` (sd / sqrt(n)), ``n`` (valid pixels
-        averaged), ``x``, ``y`` (the point on the line).
+        ``distance`` (along the line from ``start``, calibrated: the mean
+        projected position of the pixels averaged), ``mean``,
+        ``sd`` (across the band), ``sem`` (sd / sqrt(n)), ``sem_pooled``
+        (the sd pooled over all bins / sqrt(n): steadier than ``sem`` when bins
+        hold few pixels; used by :attr:`yerr`), ``n`` (valid pixels averaged),
+        ``x``, ``y`` (the point on the line).
     name, units, value_unit : str
         Descriptor, unit of distance and of the values.
     start, end : tuple of float
@@ -58,8 +61,11 @@ class WallProfile:
 
     @property
     def yerr(self) -> np.ndarray | None:
-        """Standard error per point (None for a single-pixel line)."""
-        s = self.table["sem"].to_numpy()
+        """Standard error per point from the pooled band sd (``sem_pooled``); None
+        for a line one pixel wide."""
+        if self.width == 0:
+            return None
+        s = self.table["sem_pooled"].to_numpy()
         return s if np.all(np.isfinite(s)) and np.any(s > 0) else None
 
     def to_dataframe(self) -> pd.DataFrame:
@@ -67,7 +73,7 @@ class WallProfile:
 
     def fit(self, model: str = "tanh", priors=None, *, use_sem: bool = True, **kwargs):
         """Fit a wall model (:func:`~causalspy.bayes.fit`) with the band's standard
-        errors as known per-point errors."""
+        errors (:attr:`yerr`) as known per-point errors."""
         from causalspy.bayes.fit import fit
 
         kwargs.setdefault("x_unit", self.units)
@@ -205,9 +211,10 @@ def wall_profile(maps, name: str | None = None, start=None, end=None, *, width: 
         offset; pixels for an array). Default: a line across the wall found by
         :func:`detect_wall`, as long as the map's shorter side.
     width : float
-        Band width (calibrated). 0 samples the line itself by bilinear
-        interpolation (no sd); a band averages every pixel whose centre lies
-        within ``width / 2`` of the line, binned by its projection on the line.
+        Band width (calibrated): every valid pixel whose centre lies within
+        ``width / 2`` of the line is binned by its projection on the line, and
+        each point is the mean of its bin at the mean projected position of its
+        pixels. 0: a band one pixel wide (no sd). Pixels are never interpolated.
     step : float, optional
         Spacing of the profile points (default: one pixel, the smaller scale).
 
@@ -217,8 +224,6 @@ def wall_profile(maps, name: str | None = None, start=None, end=None, *, width: 
         With ``distance``, ``mean``, ``sd``, ``sem``, ``n`` per point; points
         without valid pixels are dropped.
     """
-    from scipy import ndimage
-
     z, valid, sx, sy, ox, oy, units, vunit = _map_and_grid(maps, name)
     if z.ndim != 2:
         raise InvalidParameterError(f"A map is 2-D; got shape {z.shape}.")
@@ -242,45 +247,41 @@ def wall_profile(maps, name: str | None = None, start=None, end=None, *, width: 
     n_hat = np.array([-t_hat[1], t_hat[0]])
     edges = np.arange(0.0, L + step / 2, step)
     ok = valid & np.isfinite(z)
-    if width == 0:
-        d = edges
-        pts = a[None, :] + d[:, None] * t_hat[None, :]
-        col = (pts[:, 0] - ox) / sx
-        row = (pts[:, 1] - oy) / sy
-        zf = np.where(ok, z, 0.0)
-        val = ndimage.map_coordinates(zf, [row, col], order=1, mode="nearest")
-        wgt = ndimage.map_coordinates(ok.astype(float), [row, col], order=1, mode="nearest")
-        inside = (row >= -0.5) & (row <= z.shape[0] - 0.5) & (col >= -0.5) & (
-            col <= z.shape[1] - 0.5)
-        # a point touching an invalid pixel is not interpolated across the gap
-        good = inside & (wgt > 0.999)
-        mean = np.where(good, val / np.maximum(wgt, 1e-12), np.nan)
-        sd = np.full(d.size, np.nan)
-        n = good.astype(int)
-        xs, ys = pts[:, 0], pts[:, 1]
-    else:
-        rr, cc = np.nonzero(ok)
-        P = np.column_stack([ox + cc * sx, oy + rr * sy]) - a
-        along = P @ t_hat
-        across = P @ n_hat
-        sel = (np.abs(across) <= width / 2) & (along >= -step / 2) & (along <= L + step / 2)
-        k = np.rint(along[sel] / step).astype(int)
-        v = z[rr[sel], cc[sel]]
-        nb = edges.size
-        k = np.clip(k, 0, nb - 1)
-        n = np.bincount(k, minlength=nb)
-        s1 = np.bincount(k, weights=v, minlength=nb)
-        s2 = np.bincount(k, weights=v * v, minlength=nb)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mean = s1 / n
-            var = (s2 - n * mean ** 2) / (n - 1)
-        sd = np.where(n > 1, np.sqrt(np.maximum(var, 0.0)), np.nan)
-        d = edges
-        xs, ys = a[0] + d * t_hat[0], a[1] + d * t_hat[1]
+    # a line is a band one pixel wide: every measured pixel is used at its own
+    # projected position, never interpolated (interpolation broadens a sharp wall)
+    half = width / 2 if width > 0 else min(sx, sy) / 2
+    rr, cc = np.nonzero(ok)
+    P = np.column_stack([ox + cc * sx, oy + rr * sy]) - a
+    along = P @ t_hat
+    across = P @ n_hat
+    sel = (np.abs(across) <= half) & (along >= -step / 2) & (along < L + step / 2)
+    k = np.clip(np.floor(along[sel] / step + 0.5).astype(int), 0, edges.size - 1)
+    v = z[rr[sel], cc[sel]]
+    nb = edges.size
+    n = np.bincount(k, minlength=nb)
+    s0 = np.bincount(k, weights=along[sel], minlength=nb)
+    s1 = np.bincount(k, weights=v, minlength=nb)
+    s2 = np.bincount(k, weights=v * v, minlength=nb)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        # each point sits at the mean position of its pixels, not at the bin centre:
+        # with few pixels per bin the two differ by up to half a step, an error the
+        # band's sd does not contain
+        d = s0 / n
+        mean = s1 / n
+        var = (s2 - n * mean ** 2) / (n - 1)
+    sd = np.where(n > 1, np.sqrt(np.maximum(var, 0.0)), np.nan)
+    xs, ys = a[0] + d * t_hat[0], a[1] + d * t_hat[1]
     with np.errstate(invalid="ignore", divide="ignore"):
         sem = sd / np.sqrt(n)
-    t = pd.DataFrame({"distance": d, "mean": mean, "sd": sd, "sem": sem, "n": n, "x": xs,
-                      "y": ys})
+        # the sd of a bin of a few pixels is itself very uncertain, and weighting by it
+        # makes fits overconfident: pool the variance over the bins (the pixel noise is
+        # the same along the line) and scale by each bin's count
+        m2 = n > 1
+        pooled = (np.sqrt(np.sum((n[m2] - 1) * sd[m2] ** 2) / np.sum(n[m2] - 1))
+                  if m2.any() else np.nan)
+        sem_pooled = pooled / np.sqrt(n)
+    t = pd.DataFrame({"distance": d, "mean": mean, "sd": sd, "sem": sem,
+                      "sem_pooled": sem_pooled, "n": n, "x": xs, "y": ys})
     t = t[t["n"] > 0].reset_index(drop=True)
     if len(t) < 3:
         raise InvalidParameterError(
