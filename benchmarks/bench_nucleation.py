@@ -15,9 +15,9 @@ density) or on none, prints for every series:
   the same labels: the ceiling any predictor can reach on these labels);
 * the drivers fitted on all series of the condition, against the true betas.
 
-AUC is the incident/dynamic AUC of survival analysis: each nucleation site
-against the sites still at risk (untransformed, not reached by growth) in the
-window its nucleus formed.
+AUC is the cumulative/dynamic AUC of survival analysis: nucleation sites
+against sites still 2H at the end; sites a growing region reached first are
+censored (left out).
 
 Run: ``.venv/bin/python benchmarks/bench_nucleation.py`` (``--quick``: 3 series
 per condition, fewer bootstraps).
@@ -45,18 +45,16 @@ def ci(v, lo, hi):
 
 
 def truth_labels(res, truth):
-    """The generator's truth on the sites of ``res`` (nearest truth site), over the labelled
-    frames: label (1 nucleus site, 0 still 2H at the end, -1 reached by growth), event
-    window and last window at risk."""
+    """Cases: the generator's nucleus sites that formed within the labelled frames; controls:
+    sites still 2H at the end of them; others (reached by growth) left out. Per site of
+    ``res`` (nearest truth site)."""
     t = res.sites
     _, j = cKDTree(truth.sites[["x", "y"]].to_numpy()).query(t[["x", "y"]].to_numpy())
     ts = truth.sites.iloc[j]
-    b, end = res.metadata["before"], res.metadata["after"]
+    end = res.metadata["after"]
     tf = ts["transition_frame"].to_numpy()
     flipped = (tf >= 0) & (tf < end)
-    lab = np.where(ts["nucleated_first"].to_numpy() & flipped, 1, np.where(flipped, -1, 0))
-    last = np.where(lab == 1, tf - b, np.where(lab == 0, end - b - 1, tf - b - 1))
-    return lab, np.where(lab == 1, tf - b, -1), last
+    return np.where(ts["nucleated_first"].to_numpy() & flipped, 1, np.where(flipped, -1, 0))
 
 
 def run_condition(name, hazard, seeds, n_boot, frames_after, cache=None):
@@ -89,7 +87,6 @@ def run_condition(name, hazard, seeds, n_boot, frames_after, cache=None):
               f"{v['shuffled_auc_mean']:.2f} | {dt:.0f} s")
     # leave one series out: fitted on the others' labelled sites, predicting this one
     pooled_y, pooled_p, pooled_tile, pooled_true, pooled_ty = [], [], [], [], []
-    pooled_ev, pooled_last, pooled_tev, pooled_tlast = [], [], [], []
     los = []
     for i, res in enumerate(results):
         others = [r for j, r in enumerate(results) if j != i]
@@ -101,41 +98,31 @@ def run_condition(name, hazard, seeds, n_boot, frames_after, cache=None):
         t = r.sites[use]
         pooled_y.append(t["label"].to_numpy())
         pooled_p.append(t["probability"].to_numpy())
-        pooled_ev.append(t["event_window"].to_numpy() + 1000 * i)
-        pooled_last.append(np.where(t["last_window"].to_numpy() >= 0,
-                                    t["last_window"].to_numpy() + 1000 * i, -1))
         xy = t[["x", "y"]].to_numpy()
         pooled_tile.append(hz.tiles(xy, 4 * r.metadata["a_px"]) + 100000 * i)
         tr = truths[i].sites
         _, j = cKDTree(tr[["x", "y"]].to_numpy()).query(xy)
         pooled_true.append(tr["hazard"].to_numpy()[j])
-        tl, tev, tlast = (v_[use] for v_ in truth_labels(r, truths[i]))
-        pooled_ty.append(tl)
-        pooled_tev.append(np.where(tev >= 0, tev + 1000 * i, -1))
-        pooled_tlast.append(tlast + 1000 * i)
-        ev_i, last_i = t["event_window"].to_numpy(), t["last_window"].to_numpy()
+        pooled_ty.append(truth_labels(r, truths[i])[use])
         print(f"  seed {seeds[i]}: trained on the other {len(others)} series: AUC "
               f"{ci(v['auc'], v['auc_low'], v['auc_high'])}, oracle "
-              f"{hz.auc_incident(pooled_y[-1], ev_i, last_i, pooled_true[-1]):.2f}; vs the "
-              f"generator's nuclei {hz.auc_incident(tl, tev, tlast, pooled_p[-1]):.2f}; "
-              f"top-{v['top_k']} hit rate "
+              f"{hz.auc(pooled_y[-1], pooled_true[-1]):.2f}; vs the generator's nuclei "
+              f"{hz.auc(pooled_ty[-1], pooled_p[-1]):.2f}; top-{v['top_k']} hit rate "
               f"{v['top_k_hit_rate']:.0%} (chance {v['top_k_chance']:.0%}); "
               f"{'predictable' if v['predictable'] else 'not predictable'}")
     y, p = np.concatenate(pooled_y), np.concatenate(pooled_p)
-    ev, last = np.concatenate(pooled_ev), np.concatenate(pooled_last)
     tiles = np.concatenate(pooled_tile)
-    boots = hz.tile_bootstrap_auc(y, p, tiles, 1000, np.random.default_rng(0), ev, last)
+    boots = hz.tile_bootstrap_auc(y, p, tiles, 1000, np.random.default_rng(0))
     lo, hi = np.percentile(boots, [2.5, 97.5])
-    a = hz.auc_incident(y, ev, last, p)
-    oracle = hz.auc_incident(y, ev, last, np.concatenate(pooled_true))
+    a = hz.auc(y, p)
+    oracle = hz.auc(y, np.concatenate(pooled_true))
     covers = sum(v["auc_low"] <= 0.5 <= v["auc_high"] for v in los)
-    ty, tev, tlast = (np.concatenate(x) for x in (pooled_ty, pooled_tev, pooled_tlast))
-    tb = hz.tile_bootstrap_auc(ty, p, tiles, 1000, np.random.default_rng(1), tev, tlast)
+    ty = np.concatenate(pooled_ty)
+    tb = hz.tile_bootstrap_auc(ty, p, tiles, 1000, np.random.default_rng(1))
     print(f"  pooled, leave one series out, against the generator's true nucleus sites "
-          f"({int((ty == 1).sum())} nuclei): AUC "
-          f"{ci(hz.auc_incident(ty, tev, tlast, p), *np.percentile(tb, [2.5, 97.5]))}; "
-          f"oracle (true hazard) "
-          f"{hz.auc_incident(ty, tev, tlast, np.concatenate(pooled_true)):.2f}")
+          f"(cases {int((ty == 1).sum())}, controls {int((ty == 0).sum())}): AUC "
+          f"{ci(hz.auc(ty, p), *np.percentile(tb, [2.5, 97.5]))}; oracle (true hazard) "
+          f"{hz.auc(ty, np.concatenate(pooled_true)):.2f}")
     print(f"  pooled, leave one series out: AUC {ci(a, lo, hi)} over {len(results)} series "
           f"({int((y == 1).sum())} nucleation sites, {int((y == 0).sum())} controls); "
           f"oracle (true hazard) {oracle:.2f}; per-series intervals covering 0.5: "

@@ -33,7 +33,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 __all__ = ["SiteModel", "fit_model", "penalized_logistic", "spatial_blocks", "cross_validate", "auc",
-           "auc_incident", "tile_bootstrap_auc", "bootstrap_cv_auc", "bootstrap_coefficients", "shuffled_baseline", "top_k"]
+           "tile_bootstrap_auc", "bootstrap_cv_auc", "bootstrap_coefficients", "shuffled_baseline", "top_k"]
 
 
 @dataclass
@@ -256,42 +256,6 @@ def auc(y: np.ndarray, score: np.ndarray, weight: np.ndarray | None = None) -> f
     return float((w[y] * below).sum() / (w1 * w0))
 
 
-def auc_incident(label, event_window, last_window, score, weight=None) -> float:
-    """Incident/dynamic ROC AUC of survival analysis (a concordance index).
-
-    Each nucleation site, in the window its nucleus formed, is compared with
-    every site still at risk in that window (untransformed, not yet reached
-    by a growing region); pairs are pooled over windows. With a hazard that
-    does not depend on the score, the nucleating site is a random member of
-    its risk set, so the expected value is exactly 0.5 whatever the growth
-    removes from the risk sets — unlike comparing nucleation sites with the
-    sites that survive to the end, which favours places growth did not
-    reach (e.g. the border of the field of view). ``weight``: bootstrap
-    multiplicities.
-    """
-    lab = np.asarray(label)
-    ev = np.asarray(event_window)
-    last = np.asarray(last_window)
-    s = np.asarray(score, float)
-    w = np.ones(len(lab)) if weight is None else np.asarray(weight, float)
-    case = (lab == 1) & (w > 0)
-    num = den = 0.0
-    for win in np.unique(ev[case]):   # a few event windows; each is one sorted count
-        ci = case & (ev == win)
-        risk = (last >= win) & ~ci & (w > 0) & (lab >= -1)
-        if not risk.any():
-            continue
-        neg = s[risk]
-        order = np.argsort(neg, kind="stable")
-        neg, wn = neg[order], w[risk][order]
-        cw = np.r_[0.0, np.cumsum(wn)]
-        lo = np.searchsorted(neg, s[ci], side="left")
-        hi = np.searchsorted(neg, s[ci], side="right")
-        num += float((w[ci] * (cw[lo] + 0.5 * (cw[hi] - cw[lo]))).sum())
-        den += float(w[ci].sum() * cw[-1])
-    return num / den if den > 0 else float("nan")
-
-
 def tiles(xy: np.ndarray, size: float) -> np.ndarray:
     """Tile id of each site on a square grid of side ``size`` px."""
     k = np.floor((xy - xy.min(axis=0)) / size).astype(int)
@@ -299,18 +263,14 @@ def tiles(xy: np.ndarray, size: float) -> np.ndarray:
     return ids.ravel()
 
 
-def tile_bootstrap_auc(y, score, tile_id, n_boot: int, rng, event_window=None,
-                       last_window=None) -> np.ndarray:
-    """AUCs of fixed scores over bootstrap resamples of spatial tiles (incident AUC when
-    the event and last windows are given)."""
+def tile_bootstrap_auc(y, score, tile_id, n_boot: int, rng) -> np.ndarray:
+    """AUCs of fixed scores over bootstrap resamples of spatial tiles."""
     ut = np.unique(tile_id)
     inv = np.searchsorted(ut, tile_id)
     out = []
     for _ in range(n_boot):   # resampling loop; each AUC is vectorized
         cnt = np.bincount(rng.integers(0, len(ut), len(ut)), minlength=len(ut))
-        w = cnt[inv].astype(float)
-        out.append(auc(y, score, w) if event_window is None
-                   else auc_incident(y, event_window, last_window, score, w))
+        out.append(auc(y, score, cnt[inv].astype(float)))
     out = np.asarray(out)
     return out[np.isfinite(out)]
 
@@ -328,7 +288,7 @@ def bootstrap_cv_auc(kind, X, label, event_window, last_window, n_windows, featu
         w = cnt[inv].astype(float)
         p = cross_validate(kind, X, label, event_window, last_window, n_windows, features, xy,
                            blocks, buffer, C, weight=w)
-        out.append(auc_incident(label, event_window, last_window, np.nan_to_num(p, nan=0.0), w))
+        out.append(auc(label, np.nan_to_num(p, nan=0.0), w))
     out = np.asarray(out)
     return out[np.isfinite(out)]
 
@@ -355,7 +315,7 @@ def shuffled_baseline(kind, X, label, event_window, last_window, n_windows, feat
         perm = rng.permutation(len(label))
         p = cross_validate(kind, X[perm], label, event_window, last_window, n_windows, features,
                            xy, blocks, buffer, C)
-        out.append(auc_incident(label, event_window, last_window, p))
+        out.append(auc(label, p))
     return np.asarray(out)
 
 

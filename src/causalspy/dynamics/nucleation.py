@@ -413,15 +413,9 @@ def _prepare(series, before, after, *, need_labels: bool, radius, window, max_wi
     find_kwargs.setdefault("separation", atoms.metadata["parameters"]["separation"])
     desc = hexagonal_descriptors(atoms)
     sites = site_descriptors(desc, radius=radius)
-    a_px = sites.attrs["a_px"]
-    # a neighbourhood cut by the field of view biases densities and distances, and the
-    # border is where growth arrives last: such sites would confound any comparison
-    bx, by = sites["x"].to_numpy(), sites["y"].to_numpy()
-    w_box, h_box = box[1] - box[0], box[3] - box[2]
-    edge = np.minimum.reduce([bx, by, w_box - bx, h_box - by]) < radius * a_px
-    sites.loc[edge, "flag"] = True
     sites["x"] += box[0]
     sites["y"] += box[2]
+    a_px = sites.attrs["a_px"]
     xy = sites[["x", "y"]].to_numpy(float)
     usable = ~sites["flag"].to_numpy(bool)
     if usable.sum() < MIN_SITES:
@@ -649,31 +643,25 @@ def predict_nucleation(series, before: int, after: int | None = None, *,
     # --- validation against where nucleation actually happened
     validation = {"validated": lab is not None, "training": train_desc}
     if lab is not None:
-        # each nucleation site against the sites still at risk (untransformed, not yet
-        # reached by growth) in the window its nucleus formed: the incident/dynamic AUC
-        # of survival analysis, 0.5 in expectation for a score unrelated to the hazard
-        # however growth thins the risk sets (comparing with the sites that survive to
-        # the end instead favours places growth did not reach, e.g. the border)
+        # cases: nucleation sites; controls: sites still 2H in the last window. Sites a
+        # growing region reached first are censored (they could no longer nucleate) and
+        # leave both groups: the cumulative/dynamic AUC of survival analysis
         y = sites["label"].to_numpy()[usable]
-        ev = sites["event_window"].to_numpy()[usable]
-        last = sites["last_window"].to_numpy()[usable]
         p = prob[usable]
         tid = hz.tiles(xy[usable], 2 * radius * a_px)
-        a = hz.auc_incident(y, ev, last, p)
-        a_cum = hz.auc(y, p)
+        a = hz.auc(y, p)
         a_all = hz.auc((y == 1).astype(int), p)
         if own_labels:
-            boots = hz.bootstrap_cv_auc(model, Xu, y, ev, last, nw, feats,
+            boots = hz.bootstrap_cv_auc(model, Xu, y, tr["event"], tr["last"], nw, feats,
                                         xy[usable], blocks, buffer, C, tid, n_boot, rng)
         else:   # a model fitted elsewhere: only the sites vary
-            boots = hz.tile_bootstrap_auc(y, p, tid, n_boot, rng, ev, last)
+            boots = hz.tile_bootstrap_auc(y, p, tid, n_boot, rng)
         lo, hi = (np.percentile(boots, [2.5, 97.5]) if len(boots) else (np.nan, np.nan))
         if own_labels:
-            sh = hz.shuffled_baseline(model, Xu, y, ev, last, nw, feats, xy[usable],
+            sh = hz.shuffled_baseline(model, Xu, y, tr["event"], tr["last"], nw, feats, xy[usable],
                                       blocks, buffer, C, n_shuffle, rng)
         else:
-            sh = np.array([hz.auc_incident(y, ev, last, p[rng.permutation(len(p))])
-                           for _ in range(n_shuffle)])
+            sh = np.array([hz.auc(y, p[rng.permutation(len(p))]) for _ in range(n_shuffle)])
         nuc = sites[sites["label"] == 1].groupby("nucleus")[["x", "y"]].mean().to_numpy()
         k = max(1, int(len(nuc)))
         hit, chance = hz.top_k(p, xy[usable], nuc, k, 1.0 * a_px)
@@ -684,7 +672,7 @@ def predict_nucleation(series, before: int, after: int | None = None, *,
             "shuffled_auc_high": float(np.percentile(sh, 97.5)) if len(sh) else np.nan,
             "p_value": float((1 + np.sum(sh >= a)) / (1 + len(sh))) if len(sh) else np.nan,
             "top_k": k, "top_k_hit_rate": hit, "top_k_chance": chance,
-            "auc_cumulative": a_cum, "auc_all_sites": a_all,
+            "auc_all_sites": a_all,
             "n_sites": int(usable.sum()), "n_nucleation_sites": int((y == 1).sum()),
             "n_controls": int((y == 0).sum()), "n_censored": int((y < 0).sum()),
             "n_nuclei": int(len(nuc)), "n_windows": nw,
