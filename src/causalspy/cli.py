@@ -20,21 +20,10 @@ EXIT_BAD_INPUT = 2
 
 def _load_image(path: str, frame: int | None, lazy: bool):
     """Read one 2D image with RosettaSciIO (``hs.load``), keeping the calibration."""
-    import hyperspy.api as hs
+    from causalspy._fileio import load_file
 
-    p = Path(path)
-    if not p.exists():
-        raise FileReadError(f"No such file: {path}")
-    if p.is_dir() and p.suffix.lower() not in (".zspy", ".zarr"):
-        raise FileReadError(f"{path} is a directory, not an image file.")
-    try:
-        s = hs.load(str(p), lazy=lazy)
-    except Exception as e:  # RosettaSciIO raises many types for unreadable files
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise FileReadError(
-            f"Could not read {path}: {msg}. Is it a complete file in a format RosettaSciIO "
-            "reads (dm3/dm4, emd, tif, mrc, hspy, zspy, ...)?"
-        ) from e
+    s = load_file(path, lazy, "Is it a complete file in a format RosettaSciIO reads (dm3/dm4, "
+                  "emd, tif, mrc, hspy, zspy, ...)?")
     if isinstance(s, list):
         images = [x for x in s if x.axes_manager.signal_dimension == 2]
         if not images:

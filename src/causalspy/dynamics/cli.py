@@ -6,23 +6,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from causalspy.exceptions import FileReadError
-
 __all__ = ["add_track_parser", "cmd_track"]
 
 
 def _load_series(path: str, lazy: bool):
-    import hyperspy.api as hs
+    from causalspy._fileio import load_file
 
-    p = Path(path)
-    if not p.exists():
-        raise FileReadError(f"No such file: {path}")
-    try:
-        s = hs.load(str(p), lazy=lazy)
-    except Exception as e:  # RosettaSciIO raises many types for unreadable files
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise FileReadError(f"Could not read {path}: {msg}. Is it a complete image-series file "
-                            "RosettaSciIO reads (dm3/dm4, emd, tif stack, hspy, zspy, ...)?") from e
+    s = load_file(path, lazy, "Is it a complete image-series file RosettaSciIO reads (dm3/dm4, "
+                  "emd, tif stack, hspy, zspy, ...)?")
     if isinstance(s, list):
         s = next((x for x in s if x.data.ndim == 3), s[0])
     from causalspy.dynamics.drift import check_series

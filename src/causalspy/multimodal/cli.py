@@ -12,17 +12,10 @@ __all__ = ["add_fourd_parser", "cmd_fourd"]
 
 
 def _load_4d(path: str, lazy: bool):
-    import hyperspy.api as hs
+    from causalspy._fileio import load_file
 
-    p = Path(path)
-    if not p.exists():
-        raise FileReadError(f"No such file: {path}")
-    try:
-        s = hs.load(str(p), lazy=lazy)
-    except Exception as e:  # RosettaSciIO raises many types for unreadable files
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise FileReadError(f"Could not read {path}: {msg}. Is it a complete 4D-STEM file "
-                            "RosettaSciIO reads (mib, blo, emd, hspy, zspy, ...)?") from e
+    s = load_file(path, lazy, "Is it a complete 4D-STEM file RosettaSciIO reads (mib, blo, emd, "
+                  "hspy, zspy, ...)?")
     if isinstance(s, list):
         four = [x for x in s if x.data.ndim == 4]
         if not four:
