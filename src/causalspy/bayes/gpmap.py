@@ -486,26 +486,15 @@ class MapPosterior:
 
     def save(self, path: str | Path) -> Path:
         """Write to netCDF (``.nc``); :meth:`load` restores it."""
-        path = Path(path)
-        if path.suffix.lower() != ".nc":
-            raise InvalidParameterError(f"Map posteriors are saved as netCDF (.nc); got "
-                                        f"{path.name!r}.")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.idata.to_netcdf(str(path))
-        return path
+        from causalspy.bayes.posterior import save_idata
+
+        return save_idata(self.idata, path, "Map posteriors")
 
     @classmethod
     def load(cls, path: str | Path) -> MapPosterior:
-        az = arviz()
-        path = Path(path)
-        if not path.exists():
-            raise FileReadError(f"No such file: {path}")
-        try:
-            idata = az.from_netcdf(str(path))
-            idata.load()
-        except Exception as e:  # noqa: BLE001 - any reader failure is a bad file
-            raise FileReadError(f"Could not read {path} as a netCDF map posterior: {e}") from e
-        return cls(idata)
+        from causalspy.bayes.posterior import load_idata
+
+        return cls(load_idata(path, "map posterior"))
 
     def __repr__(self) -> str:
         s = self.summary()

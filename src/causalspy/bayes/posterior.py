@@ -49,6 +49,30 @@ def _loglik(model: Model, theta: dict[str, np.ndarray], x, y, yerr) -> np.ndarra
     return ll.reshape(ll.shape[:2] + (-1,))
 
 
+
+def save_idata(idata, path: str | Path, what: str) -> Path:
+    """Write ArviZ InferenceData to ``path`` (``.nc`` only); ``what`` names it in errors."""
+    path = Path(path)
+    if path.suffix.lower() != ".nc":
+        raise InvalidParameterError(f"{what} are saved as netCDF (.nc); got {path.name!r}.")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    idata.to_netcdf(str(path))
+    return path
+
+
+def load_idata(path: str | Path, what: str):
+    """Read InferenceData written by :func:`save_idata`, fully into memory."""
+    az = arviz()
+    path = Path(path)
+    if not path.exists():
+        raise FileReadError(f"No such file: {path}")
+    try:
+        idata = az.from_netcdf(str(path))
+        idata.load()
+    except Exception as e:  # noqa: BLE001 - any reader failure is a bad file
+        raise FileReadError(f"Could not read {path} as a netCDF {what}: {e}") from e
+    return idata
+
 class Posterior:
     """Posterior of a physical model fitted to one profile.
 
@@ -388,26 +412,12 @@ class Posterior:
 
     def save(self, path: str | Path) -> Path:
         """Write the InferenceData to netCDF (``.nc``); :meth:`load` restores it exactly."""
-        path = Path(path)
-        if path.suffix.lower() != ".nc":
-            raise InvalidParameterError(f"Posteriors are saved as netCDF (.nc); got {path.name!r}.")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.idata.to_netcdf(str(path))
-        return path
+        return save_idata(self.idata, path, "Posteriors")
 
     @classmethod
     def load(cls, path: str | Path) -> Posterior:
         """Read a posterior written by :meth:`save`."""
-        az = arviz()
-        path = Path(path)
-        if not path.exists():
-            raise FileReadError(f"No such file: {path}")
-        try:
-            idata = az.from_netcdf(str(path))
-            idata.load()
-        except Exception as e:  # noqa: BLE001 - any reader failure is a bad file
-            raise FileReadError(f"Could not read {path} as a netCDF posterior: {e}") from e
-        return cls(idata)
+        return cls(load_idata(path, "posterior"))
 
     def __repr__(self) -> str:
         s = self.summary()
