@@ -15,6 +15,7 @@ from causalspy.data._common import check_number, make_rng, seed_param
 from causalspy.data._elements import atomic_number
 from causalspy.data._hexagonal import _EXPONENT, hexagonal
 from causalspy.data._render import render_columns
+from causalspy.descriptors.lattice import defect_neighbourhood
 from causalspy.exceptions import InvalidParameterError
 
 __all__ = ["HAZARD_DESCRIPTORS", "InsituSeries", "InsituTruth", "insitu_series"]
@@ -179,21 +180,10 @@ def _site_descriptors(xy_metal, lattice_xy, is_vac, is_dop, metal_lattice_idx, d
     n_sites = tree.query_ball_point(xy_metal, r_px, return_length=True) - 1
     out = {"strain": dil}
     for kind, mask in (("vacancy", is_vac), ("dopant", is_dop)):
-        pts = lattice_xy[mask]
-        self_k = mask[metal_lattice_idx]
-        if len(pts):
-            t = cKDTree(pts)
-            cnt = t.query_ball_point(xy_metal, r_px, return_length=True) - self_k
-            kk = min(2, len(pts))
-            dist, _ = t.query(xy_metal, k=kk, distance_upper_bound=max_distance * a_px)
-            dist = dist.reshape(len(xy_metal), kk)
-            near = np.where(self_k & (kk > 1), dist[:, -1], dist[:, 0])   # not itself
-            near = np.where(self_k & (kk == 1), np.inf, near)
-        else:
-            cnt = np.zeros(len(xy_metal))
-            near = np.full(len(xy_metal), np.inf)
+        cnt, near = defect_neighbourhood(xy_metal, lattice_xy[mask], mask[metal_lattice_idx],
+                                         r_px, a_px, max_distance)
         out[f"{kind}_density"] = cnt / np.maximum(n_sites, 1)
-        out[f"{kind}_distance"] = np.minimum(near / a_px, max_distance)
+        out[f"{kind}_distance"] = near
     return out
 
 

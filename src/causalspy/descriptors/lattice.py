@@ -79,3 +79,26 @@ def strain_from_cells(avec: np.ndarray, cvec: np.ndarray, t1: np.ndarray, t2: np
     exy = 0.5 * (F[:, 0, 1] + F[:, 1, 0])
     rot = 0.5 * (F[:, 1, 0] - F[:, 0, 1])
     return exx, eyy, exy, rot
+
+
+def defect_neighbourhood(xy: np.ndarray, defects: np.ndarray, is_self: np.ndarray,
+                         r_px: float, a_px: float, max_distance: float):
+    """Defects within ``r_px`` of each site and the nearest one's distance (in ``a_px``).
+
+    ``is_self`` marks sites that are themselves a defect of this kind: they do
+    not count themselves, and their nearest defect is the next one. Distances
+    are capped at ``max_distance`` lattice constants (also when there is none).
+    Two KD-tree queries, no loop over sites.
+    """
+    from scipy.spatial import cKDTree
+
+    if len(defects) == 0:
+        return np.zeros(len(xy)), np.full(len(xy), float(max_distance))
+    tree = cKDTree(defects)
+    count = tree.query_ball_point(xy, r_px, return_length=True) - is_self
+    k = min(2, len(defects))
+    dist, _ = tree.query(xy, k=k, distance_upper_bound=max_distance * a_px)
+    dist = dist.reshape(len(xy), k)
+    near = np.where(is_self & (k > 1), dist[:, -1], dist[:, 0])
+    near = np.where(is_self & (k == 1), np.inf, near)
+    return count, np.minimum(near / a_px, max_distance)

@@ -29,6 +29,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
+from causalspy.descriptors.lattice import defect_neighbourhood
 from causalspy.dynamics.nucleation_result import NucleationPrediction
 from causalspy.exceptions import (
     CausalspyError,
@@ -170,22 +171,10 @@ def site_descriptors(source, *, radius: float = 2.0, max_distance: float = 6.0,
     n_sites = cKDTree(rows_xy[lattice_row]).query_ball_point(xy, r_px, return_length=True) - 1
     for kind in ("vacancy", "dopant"):
         is_k = (t["defect"] == kind).to_numpy() & lattice_row
-        pts = rows_xy[is_k]
-        self_k = (m["defect"] == kind).to_numpy()
-        if len(pts):
-            tree = cKDTree(pts)
-            cnt = tree.query_ball_point(xy, r_px, return_length=True) - self_k
-            k = min(2, len(pts))
-            dist, _ = tree.query(xy, k=k, distance_upper_bound=max_distance * a_px)
-            dist = dist.reshape(len(xy), k)
-            # the site's own defect is not its nearest neighbour
-            near = np.where(self_k & (k > 1), dist[:, -1], dist[:, 0])
-            near = np.where(self_k & (k == 1), np.inf, near)
-        else:
-            cnt = np.zeros(len(xy))
-            near = np.full(len(xy), np.inf)
+        cnt, near = defect_neighbourhood(xy, rows_xy[is_k], (m["defect"] == kind).to_numpy(),
+                                         r_px, a_px, max_distance)
         out[f"{kind}_density"] = cnt / np.maximum(n_sites, 1)
-        out[f"{kind}_distance"] = np.minimum(near / a_px, max_distance)
+        out[f"{kind}_distance"] = near
     # --- strain, intensity, coordination and their neighbourhood means
     i, j = _neighbour_pairs(xy, r_px)
     strain = (m["exx"] + m["eyy"]).to_numpy(float)
