@@ -225,6 +225,15 @@ def test_descriptors_end_to_end():
                                                   "p_mag", "tetragonality"])
     assert set(g.nodes) == {"intensity_A", "intensity_B", "area", "p_mag", "tetragonality"}
     assert g.n_samples == int((~cells["flag"]).sum())
+    # default variables leave out what this HAADF image cannot give (tilt needs O columns);
+    # asking for it by name is still a clear error
+    assert cells["tilt"].isna().all()
+    from causalspy.causal.preprocess import prepare_table
+
+    default = prepare_table(cells, min_per_variable=1)
+    assert "tilt" not in default and {"p_mag", "tetragonality"} <= set(default)
+    with pytest.raises(InvalidParameterError, match="only NaN"):
+        discover(cells, method="lingam", columns=["p_mag", "tilt"])
 
 
 def test_cli(tmp_path):

@@ -24,11 +24,12 @@ def test_manifest_validates():
     assert pm.name == "causalspy"
     ids = {c.id for c in pm.contributions.commands}
     for suffix in ("get_reader", "perovskite_sample", "hexagonal_sample", "find_atoms_widget",
-                   "descriptors_widget", "causal_graph_widget", "local_causal_map_widget"):
+                   "descriptors_widget", "causal_graph_widget", "local_causal_map_widget",
+                   "wall_fit_widget"):
         assert f"causalspy.{suffix}" in ids
     assert all(i.startswith("causalspy.") for i in ids)
     assert {w.display_name for w in pm.contributions.widgets} == {
-        "Find atoms", "Descriptors", "Causal graph", "Local causal map"}
+        "Find atoms", "Descriptors", "Causal graph", "Local causal map", "Wall fit"}
     patterns = pm.contributions.readers[0].filename_patterns
     for ext in ("dm3", "dm4", "emd", "tif", "tiff", "mrc", "hspy", "zspy"):
         assert f"*.{ext}" in patterns

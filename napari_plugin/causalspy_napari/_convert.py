@@ -458,7 +458,10 @@ def descriptors_from_layer(layer, what: str = "This step"):
 
 
 def numeric_feature_columns(layer) -> list[str]:
-    """Numeric, non-index feature columns of a layer (the candidate variables)."""
+    """Numeric, non-index feature columns of a layer that hold data (the candidate variables).
+
+    All-NaN columns (e.g. octahedral tilt when no oxygen column was imaged) are left out.
+    """
     feats = getattr(layer, "features", None)
     if feats is None or len(feats.columns) == 0:
         return []
@@ -467,7 +470,8 @@ def numeric_feature_columns(layer) -> list[str]:
         if c in INDEX_COLUMNS or str(c).endswith("_cal") or str(c).endswith("_err"):
             continue
         s = feats[c]
-        if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
+        if (pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
+                and s.notna().any()):
             out.append(str(c))
     return out
 

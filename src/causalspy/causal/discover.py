@@ -465,7 +465,8 @@ def discover(
     data : Descriptors, pandas.DataFrame, DescriptorMaps or 2D array
         One row per cell. Flagged cells and rows with NaN are dropped; for a
         ``Descriptors`` table the default columns are its descriptors without
-        calibrated duplicates (``*_cal``).
+        calibrated duplicates (``*_cal``) and without descriptors that are NaN
+        in every cell (e.g. ``tilt`` when no oxygen column was imaged).
     method : {"lingam", "pc", "ges", "hc", "fci"}
         ``lingam``: DirectLiNGAM (causal-learn), a unique DAG for linear
         non-Gaussian data. ``pc``, ``ges``: the Markov equivalence class

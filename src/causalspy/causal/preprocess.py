@@ -55,6 +55,10 @@ def prepare_table(data, columns: list[str] | None = None, *, min_per_variable: i
     ``min_per_variable`` rows per variable, unknown column names.
     """
     df = _as_frame(data)
+    if columns is None and not isinstance(data, pd.DataFrame | np.ndarray):
+        # a Descriptors table's default variables: leave out descriptors this image could not
+        # give (e.g. octahedral tilt without imaged oxygen columns); named ones still error
+        df = df[[c for c in df.columns if not df[c].isna().all()]]
     if columns is not None:
         columns = list(columns)
         unknown = [c for c in columns if c not in df.columns]
