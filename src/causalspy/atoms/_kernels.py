@@ -2,13 +2,17 @@
 
 Each kernel runs over all columns at once (``prange``: compiled, optionally
 multi-threaded; no Python loop per column). Every column owns the pixels
-of a circular window centred on its (integer) starting position, stored
-row by row: row ``r`` has ``row_len[r]`` pixels at offsets
-``(row_dy[r], row_dx0[r] + j)`` and window index ``row_k0[r] + j``.
+of a circular window centred on its (integer) position, stored row by row:
+row ``r`` has ``row_len[r]`` pixels at offsets ``(row_dy[r], row_dx0[r] + j)``
+and window index ``row_k0[r] + j``; the fit uses the inner disc, whose
+pixels in row ``r`` are ``j = row_i0[r] ... row_i0[r] + row_ilen[r] - 1``
+(inner index ``row_kk0[r] + j - row_i0[r]``). The outer ring only carries
+the column's tail into its neighbours' model.
 
-Along a row the Gaussian is evaluated by recurrence (two exponentials per
-row instead of one per pixel): with ``E(dx)`` the quadratic exponent,
-``G(dx+1) = G(dx) r(dx)`` and ``r(dx+1) = r(dx) exp(-qa)``.
+The Gaussian is evaluated by recurrences (:func:`_render`: five
+exponentials per window instead of one per pixel): with ``E(dx)`` the
+quadratic exponent, ``G(dx+1) = G(dx) r(dx)`` and ``r(dx+1) = r(dx) exp(-qa)``,
+and likewise from row to row.
 
 Parameter order per column: ``x, y, A, b, qa, qb, qc`` for
 ``A exp(-(qa dx^2 + 2 qb dx dy + qc dy^2) / 2) + b``.
@@ -35,9 +39,11 @@ def _jac(A, G, dx, dy, qa, qb, qc, J):
     J[6] = -0.5 * AG * dy * dy
 
 
-def _chol_solve(M, g, out):
-    """Solve ``M out = g`` for a 7x7 symmetric positive definite ``M``; False if not SPD."""
-    L = np.zeros((NP, NP))
+def _chol_solve(M, g, out, L, z):
+    """Solve ``M out = g`` for a 7x7 symmetric positive definite ``M``; False if not SPD.
+
+    ``L`` (7, 7) and ``z`` (7,) are scratch arrays.
+    """
     for i in range(NP):
         for j in range(i + 1):
             s = M[i, j]
@@ -49,7 +55,6 @@ def _chol_solve(M, g, out):
                 L[i, i] = math.sqrt(s)
             else:
                 L[i, j] = s / L[j, j]
-    z = np.zeros(NP)
     for i in range(NP):
         s = g[i]
         for k in range(i):
@@ -71,51 +76,84 @@ def _pix(G, dx, dy, qa, qb, qc):
     return G * (1.0 + (gx * gx - qa + gy * gy - qc) / 24.0)
 
 
-def _row_start(x0, y0, qa, qb, qc, X, Y):
-    """Gaussian at the first pixel of a row and the ratio to the next pixel."""
-    dx = X - x0
-    dy = Y - y0
-    G = math.exp(-0.5 * (qa * dx * dx + 2.0 * qb * dx * dy + qc * dy * dy))
-    r = math.exp(-0.5 * (qa * (2.0 * dx + 1.0) + 2.0 * qb * dy))
-    return G, r
+def _render(out, A, x0, y0, qa, qb, qc, cx, cy, row_dy, row_dx0, row_len, row_k0, row_i0,
+            row_ilen, inner_only):
+    """``out[k]`` = the pixel-integrated Gaussian at window pixel ``k`` (window at cx, cy).
+
+    No exponential per pixel, nor per row: along each row the Gaussian is swept
+    out from the window's centre column in both directions by its ratio to the
+    next pixel, and the centre column's value and ratio follow from row to
+    row by recurrences too (five exponentials per window). ``inner_only``:
+    only the inner window's pixels.
+    """
+    c = math.exp(-qa)
+    dxc = cx - x0
+    dy = cy + row_dy[0] - y0
+    gc = math.exp(-0.5 * (qa * dxc * dxc + 2.0 * qb * dxc * dy + qc * dy * dy))
+    v = math.exp(-0.5 * (2.0 * qb * dxc + qc * (2.0 * dy + 1.0)))  # gc(dy + 1) / gc(dy)
+    ev = math.exp(-qc)
+    rc = math.exp(-0.5 * qa * (2.0 * dxc + 1.0) - qb * dy)  # G(dxc + 1) / G(dxc)
+    erc = math.exp(-qb)
+    for rr in range(row_dy.shape[0]):
+        jc = -row_dx0[rr]  # the centre column's index in the row
+        if inner_only:
+            jlo = row_i0[rr]
+            jhi = jlo + row_ilen[rr]
+        else:
+            jlo = 0
+            jhi = row_len[rr]
+        k0 = row_k0[rr]
+        G = gc
+        r = rc
+        for j in range(jc, jhi):
+            out[k0 + j] = A * _pix(G, dxc + (j - jc), dy, qa, qb, qc)
+            G *= r
+            r *= c
+        G = gc
+        s_ = c / rc  # G(dx - 1) / G(dx)
+        for j in range(jc - 1, jlo - 1, -1):
+            G *= s_
+            s_ *= c
+            out[k0 + j] = A * _pix(G, dxc + (j - jc), dy, qa, qb, qc)
+        gc *= v
+        v *= ev
+        rc *= erc
+        dy += 1.0
 
 
 def _own_model(p, cx, cy, row_dy, row_dx0, row_len, row_k0, h, w, own):
     """own[i, k] = column i's Gaussian (no background) at its window pixel k."""
     n = p.shape[0]
     for i in prange(n):
-        x0, y0, A = p[i, 0], p[i, 1], p[i, 2]
-        qa, qb, qc = p[i, 4], p[i, 5], p[i, 6]
-        c = math.exp(-qa)
-        for rr in range(row_dy.shape[0]):
-            Y = cy[i] + row_dy[rr]
-            X0 = cx[i] + row_dx0[rr]
-            G, r = _row_start(x0, y0, qa, qb, qc, X0, Y)
-            k0 = row_k0[rr]
-            for j in range(row_len[rr]):
-                X = X0 + j
-                if Y < 0 or Y >= h or X < 0 or X >= w:
-                    own[i, k0 + j] = 0.0
-                else:
-                    own[i, k0 + j] = A * _pix(G, X - x0, Y - y0, qa, qb, qc)
-                G *= r
-                r *= c
+        _render(own[i], p[i, 2], p[i, 0], p[i, 1], p[i, 4], p[i, 5], p[i, 6], cx[i], cy[i],
+                row_dy, row_dx0, row_len, row_k0, row_k0, row_k0, False)  # (no inner rows)
 
 
-def _voronoi(x, y, cx, cy, row_dy, row_dx0, row_len, owner, best):
-    """owner[Y, X] = index of the nearest column among those whose window covers the pixel."""
+def _voronoi(x, y, cx, cy, row_dy, row_dx0, row_len, owner, best, order, bstart):
+    """owner[Y, X] = index of the nearest column among those whose window covers the pixel.
+
+    Parallel over bands of columns like :func:`_step`.
+    """
+    nb = bstart.shape[0] - 1
+    for bb in prange((nb + 1) // 2):
+        _voronoi_band(2 * bb, x, y, cx, cy, row_dy, row_dx0, row_len, owner, best, order, bstart)
+    for bb in prange(nb // 2):
+        _voronoi_band(2 * bb + 1, x, y, cx, cy, row_dy, row_dx0, row_len, owner, best, order,
+                      bstart)
+
+
+def _voronoi_band(band, x, y, cx, cy, row_dy, row_dx0, row_len, owner, best, order, bstart):
     h, w = owner.shape
-    for i in range(x.shape[0]):
+    for idx in range(bstart[band], bstart[band + 1]):
+        i = order[idx]
         for rr in range(row_dy.shape[0]):
             Y = cy[i] + row_dy[rr]
             if Y < 0 or Y >= h:
                 continue
             ddy = Y - y[i]
             X0 = cx[i] + row_dx0[rr]
-            for j in range(row_len[rr]):
+            for j in range(max(0, -X0), min(row_len[rr], w - X0)):
                 X = X0 + j
-                if X < 0 or X >= w:
-                    continue
                 ddx = X - x[i]
                 d2 = ddx * ddx + ddy * ddy
                 if d2 < best[Y, X]:
@@ -142,56 +180,123 @@ def _scatter(full, own, cx, cy, row_dy, row_dx0, row_len, row_k0):
                 full[Y, X] += own[i, k0 + j]
 
 
-def _iterate(img, owner, bvals, full, own_buf, p, cx, cy, row_dy, row_dx0, row_len, row_k0, inner,
-             alpha,
-             beta, floor, lam, active, acc, fix_pos, max_step):
-    """One damped Fisher-scoring (Levenberg-Marquardt) step for every active column.
-
-    ``full`` is the sum of all window models ``own_buf``; the column's own
-    accepted model is written back to ``own_buf`` so the next iteration's
-    neighbours see it (block Jacobi).
-    """
+def _step_band(band, img, owner, full, own_buf, p, cx, cy, row_dy, row_dx0, row_len, row_k0, row_i0,
+               row_ilen, row_kk0, ofx, ofy, alpha, beta, floor, lam, active, order, bstart, fix_pos,
+               max_step, do_step, acc, Hout, chi2, nvalid, start, max_shift, tol_mv, rev_thr,
+               last_step, omega, nrev, conv, moved, flag):
+    """:func:`_step` for the columns of one band."""
     h, w = img.shape
-    n = p.shape[0]
-    K = own_buf.shape[1]
-    for i in prange(n):
-        acc[i] = False
+    K = ofx.shape[0]
+    KW = own_buf.shape[1]
+    nrow = row_dy.shape[0]
+    nxt = np.empty(KW)
+    wts = np.empty(K)
+    tt = np.empty(K)
+    dd = np.empty(K)
+    ow = np.empty(K)
+    mi = np.empty(K)
+    va = np.empty(K)
+    H = np.empty((NP, NP))
+    g = np.empty(NP)
+    M = np.empty((NP, NP))
+    step = np.zeros(NP)
+    L = np.zeros((NP, NP))
+    z = np.zeros(NP)
+    for s_ in range(bstart[band], bstart[band + 1]):
+        i = order[s_]
         if not active[i]:
             continue
+        acc[i] = False
+        flag[i] = 0
+        moved[i] = 0.0
         x0, y0, A, b = p[i, 0], p[i, 1], p[i, 2], p[i, 3]
         qa, qb, qc = p[i, 4], p[i, 5], p[i, 6]
-        c = math.exp(-qa)
-        H = np.zeros((NP, NP))
-        g = np.zeros(NP)
-        bd = np.empty(K)
-        bo = np.empty(K)
-        bw = np.zeros(K)
-        bn = np.empty(K)
-        bb = np.empty(K)
-        bown = np.zeros(K, dtype=np.bool_)
-        bin_ = np.zeros(K, dtype=np.bool_)
-        chi_old = 0.0
+        cxi = cx[i]
+        cyi = cy[i]
+        m = 0.0
+        # gather: data minus everything but this column's Gaussian and background
+        for rr in range(nrow):
+            nin = row_ilen[rr]
+            if nin == 0:
+                continue
+            Y = cyi + row_dy[rr]
+            kk0 = row_kk0[rr]
+            k0 = row_k0[rr] + row_i0[rr]
+            X0 = cxi + row_dx0[rr] + row_i0[rr]
+            if Y < 0 or Y >= h or X0 < 0 or X0 + nin > w:
+                for j in range(nin):
+                    X = X0 + j
+                    kk = kk0 + j
+                    if Y < 0 or Y >= h or X < 0 or X >= w:
+                        tt[kk] = 0.0
+                        dd[kk] = 0.0
+                        ow[kk] = 0.0
+                        mi[kk] = 0.0
+                        va[kk] = 0.0
+                        continue
+                    o = owner[Y, X]
+                    ob = own_buf[i, k0 + j]
+                    d = img[Y, X]
+                    if o == i or o < 0:  # (a pixel in no cell: its own)
+                        mi[kk] = 1.0
+                        tt[kk] = d - (full[Y, X] - ob)
+                    else:
+                        mi[kk] = 0.0
+                        tt[kk] = d - (full[Y, X] - ob) - p[o, 3]
+                    dd[kk] = d
+                    ow[kk] = ob
+                    va[kk] = 1.0
+                    m += 1.0
+            else:
+                for j in range(nin):
+                    X = X0 + j
+                    kk = kk0 + j
+                    o = owner[Y, X]
+                    ob = own_buf[i, k0 + j]
+                    d = img[Y, X]
+                    if o == i or o < 0:  # (a pixel in no cell: its own)
+                        mi[kk] = 1.0
+                        tt[kk] = d - (full[Y, X] - ob)
+                    else:
+                        mi[kk] = 0.0
+                        tt[kk] = d - (full[Y, X] - ob) - p[o, 3]
+                    dd[kk] = d
+                    ow[kk] = ob
+                    va[kk] = 1.0
+                m += nin
+        # normal equations: one branch-free loop over the gathered pixels
+        ddx = cxi - x0
+        ddy = cyi - y0
+        iA = 1.0 / A
+        c2 = 0.0
+        g0 = 0.0
         h00 = 0.0
+        g1 = 0.0
         h10 = 0.0
         h11 = 0.0
+        g2 = 0.0
         h20 = 0.0
         h21 = 0.0
         h22 = 0.0
+        g3 = 0.0
         h30 = 0.0
         h31 = 0.0
         h32 = 0.0
         h33 = 0.0
+        g4 = 0.0
         h40 = 0.0
         h41 = 0.0
         h42 = 0.0
         h43 = 0.0
         h44 = 0.0
+        g5 = 0.0
         h50 = 0.0
         h51 = 0.0
         h52 = 0.0
         h53 = 0.0
         h54 = 0.0
         h55 = 0.0
+        g6 = 0.0
         h60 = 0.0
         h61 = 0.0
         h62 = 0.0
@@ -199,116 +304,78 @@ def _iterate(img, owner, bvals, full, own_buf, p, cx, cy, row_dy, row_dx0, row_l
         h64 = 0.0
         h65 = 0.0
         h66 = 0.0
-        g0 = 0.0
-        g1 = 0.0
-        g2 = 0.0
-        g3 = 0.0
-        g4 = 0.0
-        g5 = 0.0
-        g6 = 0.0
-        for rr in range(row_dy.shape[0]):
-            Y = cy[i] + row_dy[rr]
-            X0 = cx[i] + row_dx0[rr]
-            G, r = _row_start(x0, y0, qa, qb, qc, X0, Y)
-            k0 = row_k0[rr]
-            dy = Y - y0
-            for j in range(row_len[rr]):
-                X = X0 + j
-                k = k0 + j
-                Gk = G
-                G *= r
-                r *= c
-                inside = not (Y < 0 or Y >= h or X < 0 or X >= w)
-                bin_[k] = inside
-                if not inside or not inner[k]:
-                    # outside the image, or in the outer ring that only carries the
-                    # column's tail for its neighbours' model
-                    bw[k] = 0.0
-                    continue
-                dx = X - x0
-                Gk = _pix(Gk, dx, dy, qa, qb, qc)
-                own = A * Gk
-                oth = full[Y, X] - own_buf[i, k]
-                # background: piecewise constant on Voronoi cells (each pixel takes
-                # the background of its nearest column) - one consistent model
-                o = owner[Y, X]
-                if o == i:
-                    j3 = 1.0
-                    bgv = b
-                else:
-                    j3 = 0.0
-                    bgv = bvals[o]
-                mu = oth + own + bgv
-                var = alpha + beta * mu
-                if var < floor:
-                    var = floor
-                wt = 1.0 / var
-                d = img[Y, X]
-                res = d - mu
-                chi_old += wt * res * res
-                bd[k] = d
-                bo[k] = oth
-                bw[k] = wt
-                bb[k] = bgv
-                bown[k] = o == i
-                AG = A * Gk
-                j0 = AG * (qa * dx + qb * dy)
-                j1 = AG * (qb * dx + qc * dy)
-                j2 = Gk
-                j4 = -0.5 * AG * dx * dx
-                j5 = -AG * dx * dy
-                j6 = -0.5 * AG * dy * dy
-                w0 = wt * j0
-                g0 += w0 * res
-                h00 += w0 * j0
-                w1 = wt * j1
-                g1 += w1 * res
-                h10 += w1 * j0
-                h11 += w1 * j1
-                w2 = wt * j2
-                g2 += w2 * res
-                h20 += w2 * j0
-                h21 += w2 * j1
-                h22 += w2 * j2
-                w3 = wt * j3
-                g3 += w3 * res
-                h30 += w3 * j0
-                h31 += w3 * j1
-                h32 += w3 * j2
-                h33 += w3 * j3
-                w4 = wt * j4
-                g4 += w4 * res
-                h40 += w4 * j0
-                h41 += w4 * j1
-                h42 += w4 * j2
-                h43 += w4 * j3
-                h44 += w4 * j4
-                w5 = wt * j5
-                g5 += w5 * res
-                h50 += w5 * j0
-                h51 += w5 * j1
-                h52 += w5 * j2
-                h53 += w5 * j3
-                h54 += w5 * j4
-                h55 += w5 * j5
-                w6 = wt * j6
-                g6 += w6 * res
-                h60 += w6 * j0
-                h61 += w6 * j1
-                h62 += w6 * j2
-                h63 += w6 * j3
-                h64 += w6 * j4
-                h65 += w6 * j5
-                h66 += w6 * j6
+        for kk in range(K):
+            dx = ofx[kk] + ddx
+            dy = ofy[kk] + ddy
+            own = ow[kk]
+            mk = mi[kk]
+            res = tt[kk] - own - mk * b
+            var = alpha + beta * (dd[kk] - res)
+            var = max(var, floor)
+            wt = va[kk] / var
+            wts[kk] = wt
+            c2 += wt * res * res
+            j0 = own * (qa * dx + qb * dy)
+            j1 = own * (qb * dx + qc * dy)
+            j2 = own * iA
+            j3 = mk
+            j4 = -0.5 * own * dx * dx
+            j5 = -own * dx * dy
+            j6 = -0.5 * own * dy * dy
+            w0 = wt * j0
+            g0 += w0 * res
+            h00 += w0 * j0
+            w1 = wt * j1
+            g1 += w1 * res
+            h10 += w1 * j0
+            h11 += w1 * j1
+            w2 = wt * j2
+            g2 += w2 * res
+            h20 += w2 * j0
+            h21 += w2 * j1
+            h22 += w2 * j2
+            w3 = wt * j3
+            g3 += w3 * res
+            h30 += w3 * j0
+            h31 += w3 * j1
+            h32 += w3 * j2
+            h33 += w3 * j3
+            w4 = wt * j4
+            g4 += w4 * res
+            h40 += w4 * j0
+            h41 += w4 * j1
+            h42 += w4 * j2
+            h43 += w4 * j3
+            h44 += w4 * j4
+            w5 = wt * j5
+            g5 += w5 * res
+            h50 += w5 * j0
+            h51 += w5 * j1
+            h52 += w5 * j2
+            h53 += w5 * j3
+            h54 += w5 * j4
+            h55 += w5 * j5
+            w6 = wt * j6
+            g6 += w6 * res
+            h60 += w6 * j0
+            h61 += w6 * j1
+            h62 += w6 * j2
+            h63 += w6 * j3
+            h64 += w6 * j4
+            h65 += w6 * j5
+            h66 += w6 * j6
         H[0, 0] = h00
+        g[0] = g0
         H[1, 0] = h10
         H[0, 1] = h10
         H[1, 1] = h11
+        g[1] = g1
         H[2, 0] = h20
         H[0, 2] = h20
         H[2, 1] = h21
         H[1, 2] = h21
         H[2, 2] = h22
+        g[2] = g2
         H[3, 0] = h30
         H[0, 3] = h30
         H[3, 1] = h31
@@ -316,6 +383,7 @@ def _iterate(img, owner, bvals, full, own_buf, p, cx, cy, row_dy, row_dx0, row_l
         H[3, 2] = h32
         H[2, 3] = h32
         H[3, 3] = h33
+        g[3] = g3
         H[4, 0] = h40
         H[0, 4] = h40
         H[4, 1] = h41
@@ -325,6 +393,7 @@ def _iterate(img, owner, bvals, full, own_buf, p, cx, cy, row_dy, row_dx0, row_l
         H[4, 3] = h43
         H[3, 4] = h43
         H[4, 4] = h44
+        g[4] = g4
         H[5, 0] = h50
         H[0, 5] = h50
         H[5, 1] = h51
@@ -336,6 +405,7 @@ def _iterate(img, owner, bvals, full, own_buf, p, cx, cy, row_dy, row_dx0, row_l
         H[5, 4] = h54
         H[4, 5] = h54
         H[5, 5] = h55
+        g[5] = g5
         H[6, 0] = h60
         H[0, 6] = h60
         H[6, 1] = h61
@@ -349,13 +419,14 @@ def _iterate(img, owner, bvals, full, own_buf, p, cx, cy, row_dy, row_dx0, row_l
         H[6, 5] = h65
         H[5, 6] = h65
         H[6, 6] = h66
-        g[0] = g0
-        g[1] = g1
-        g[2] = g2
-        g[3] = g3
-        g[4] = g4
-        g[5] = g5
         g[6] = g6
+        for a in range(NP):
+            for cc in range(NP):
+                Hout[i, a, cc] = H[a, cc]
+        chi2[i] = c2
+        nvalid[i] = m
+        if not do_step:
+            continue
         if fix_pos:
             # shape, amplitude and background only: bright columns settle before
             # weak neighbours are allowed to move
@@ -368,292 +439,297 @@ def _iterate(img, owner, bvals, full, own_buf, p, cx, cy, row_dy, row_dx0, row_l
             H[1, 1] = 1.0
             g[0] = 0.0
             g[1] = 0.0
-        if H[3, 3] <= 0.0:
+        if H[3, 3] <= 0.0:  # owns no pixel: background not identifiable
             for a in range(NP):
                 H[3, a] = 0.0
                 H[a, 3] = 0.0
             H[3, 3] = 1.0
             g[3] = 0.0
         li = lam[i]
-        M = np.empty((NP, NP))
-        step = np.zeros(NP)
         accepted = False
+        chg = 0
         for _t in range(8):
             for a in range(NP):
                 for cc in range(NP):
                     M[a, cc] = H[a, cc]
                 M[a, a] = H[a, a] * (1.0 + li)
-            if not _chol_solve(M, g, step):
+            if not _chol_solve(M, g, step, L, z):
                 li *= 10.0
                 continue
             sh = math.sqrt(step[0] * step[0] + step[1] * step[1])
-            if sh > max_step:  # trust region on the position
-                li *= 10.0
-                continue
-            if (li < 1e-4 and abs(step[0]) < 0.02 and abs(step[1]) < 0.02
-                    and abs(step[2]) < 0.01 * A and abs(step[4]) < 0.01 * qa
-                    and abs(step[6]) < 0.01 * qc and abs(step[5]) < 0.01 * math.sqrt(qa * qc)):
-                # a tiny step close to the optimum: trust Fisher scoring without
-                # re-evaluating the model (neighbours see the pre-step model, which
-                # differs by less than the step)
+            if sh > max_step:  # trust region on the position: shorten the step
+                f = max_step / sh
                 for a in range(NP):
-                    p[i, a] += step[a]
-                lam[i] = max(li * 0.1, 1e-7)
-                acc[i] = True
-                break
+                    step[a] *= f
+                sh = max_step
+            # relaxation against oscillation (committed only if the step is accepted)
+            ls0 = last_step[i, 0]
+            ls1 = last_step[i, 1]
+            nr = 0
+            if (rev_thr >= 0.0 and step[0] * ls0 + step[1] * ls1 < 0.0 and sh > rev_thr
+                    and sh > 0.3 * math.sqrt(ls0 * ls0 + ls1 * ls1)):
+                nr = nrev[i] + 1
+            om = omega[i]
+            if nr >= 2:
+                om = max(0.5 * om, 0.1)
+            else:
+                om = min(1.5 * om, 1.0)
+            if om < 1.0:
+                for a in range(NP):
+                    step[a] *= om
+            tiny = (li < 1e-4 and abs(step[0]) < 0.02 and abs(step[1]) < 0.02
+                    and abs(step[2]) < 0.01 * A and abs(step[4]) < 0.01 * qa
+                    and abs(step[6]) < 0.01 * qc and abs(step[5]) < 0.01 * math.sqrt(qa * qc))
             nx, ny = x0 + step[0], y0 + step[1]
             nA, nb = A + step[2], b + step[3]
             na, nbq, nc = qa + step[4], qb + step[5], qc + step[6]
             if nA <= 0.0 or na <= 0.0 or nc <= 0.0 or na * nc - nbq * nbq <= 0.0:
                 li *= 10.0
                 continue
-            cn = math.exp(-na)
-            chi_new = 0.0
-            for rr in range(row_dy.shape[0]):
-                Y = cy[i] + row_dy[rr]
-                X0 = cx[i] + row_dx0[rr]
-                G, r = _row_start(nx, ny, na, nbq, nc, X0, Y)
-                k0 = row_k0[rr]
-                for j in range(row_len[rr]):
-                    k = k0 + j
-                    Gk = G
-                    G *= r
-                    r *= cn
-                    if not bin_[k]:
-                        continue
-                    Gk = _pix(Gk, X0 + j - nx, Y - ny, na, nbq, nc)
-                    bn[k] = nA * Gk
-                    if bw[k] == 0.0:
-                        continue
-                    res = bd[k] - bo[k] - bn[k] - (nb if bown[k] else bb[k])
-                    chi_new += bw[k] * res * res
-            if chi_new <= chi_old and np.isfinite(chi_new):
+            if tiny:
+                # a tiny step close to the optimum is trusted (Fisher scoring): only
+                # the inner window's model is refreshed; the outer ring keeps its
+                # tail (it moved by far less than the noise), in own_buf and full alike
+                _render(nxt, nA, nx, ny, na, nbq, nc, cxi, cyi, row_dy, row_dx0, row_len, row_k0,
+                        row_i0, row_ilen, True)
                 accepted = True
+                chg = 1
+                break
+            # the new model over the whole window, and chi^2 over the inner pixels
+            # (with the current weights: one Fisher-scoring step)
+            _render(nxt, nA, nx, ny, na, nbq, nc, cxi, cyi, row_dy, row_dx0, row_len, row_k0,
+                    row_i0, row_ilen, False)
+            chi_new = 0.0
+            for rr in range(nrow):
+                k0 = row_k0[rr] + row_i0[rr]
+                kk0 = row_kk0[rr]
+                for j in range(row_ilen[rr]):
+                    kk = kk0 + j
+                    res = tt[kk] - nxt[k0 + j] - mi[kk] * nb
+                    chi_new += wts[kk] * res * res
+            if chi_new <= c2 and np.isfinite(chi_new):
+                accepted = True
+                chg = 2
                 break
             li *= 10.0
         if accepted:
+            # the new model into full and own_buf (inner window only after a tiny step)
+            for rr in range(nrow):
+                Y = cyi + row_dy[rr]
+                if chg == 2:
+                    a0 = 0
+                    ln = row_len[rr]
+                else:
+                    a0 = row_i0[rr]
+                    ln = row_ilen[rr]
+                k0 = row_k0[rr] + a0
+                if Y >= 0 and Y < h:
+                    X0 = cxi + row_dx0[rr] + a0
+                    for j in range(max(0, -X0), min(ln, w - X0)):
+                        full[Y, X0 + j] += nxt[k0 + j] - own_buf[i, k0 + j]
+                for j in range(ln):
+                    own_buf[i, k0 + j] = nxt[k0 + j]
             for a in range(NP):
                 p[i, a] += step[a]
             lam[i] = max(li * 0.1, 1e-7)
             acc[i] = True
-            for k in range(K):
-                if bin_[k]:
-                    own_buf[i, k] = bn[k]
+            nrev[i] = nr
+            omega[i] = om
+            last_step[i, 0] = step[0]
+            last_step[i, 1] = step[1]
+            moved[i] = sh  # the full (unrelaxed) step: a relaxed one is small without
+            # the column being at its optimum
+            conv[i] = sh < tol_mv
+            dsx = p[i, 0] - start[i, 0]
+            dsy = p[i, 1] - start[i, 1]
+            fin = True
+            for a in range(NP):
+                fin = fin and np.isfinite(p[i, a])
+            if not fin or dsx * dsx + dsy * dsy > max_shift * max_shift:
+                flag[i] = 1
+            elif abs(p[i, 0] - cxi) > 0.75 or abs(p[i, 1] - cyi) > 0.75:
+                flag[i] = 2
         else:
             lam[i] = li
+            conv[i] = li > 1e6  # no better point nearby
 
 
-def _hessian(img, owner, full, p, cx, cy, row_dy, row_dx0, row_len, row_k0, inner, alpha, beta,
-             floor,
-             sel, Hout, chi2, nvalid):
-    """Undamped Fisher information and chi^2 of every column at the current fit."""
-    h, w = img.shape
-    for s_ in prange(sel.shape[0]):
-        i = sel[s_]
-        x0, y0, A = p[i, 0], p[i, 1], p[i, 2]
-        qa, qb, qc = p[i, 4], p[i, 5], p[i, 6]
-        c = math.exp(-qa)
-        c2 = 0.0
-        m = 0
-        h00 = 0.0
-        h10 = 0.0
-        h11 = 0.0
-        h20 = 0.0
-        h21 = 0.0
-        h22 = 0.0
-        h30 = 0.0
-        h31 = 0.0
-        h32 = 0.0
-        h33 = 0.0
-        h40 = 0.0
-        h41 = 0.0
-        h42 = 0.0
-        h43 = 0.0
-        h44 = 0.0
-        h50 = 0.0
-        h51 = 0.0
-        h52 = 0.0
-        h53 = 0.0
-        h54 = 0.0
-        h55 = 0.0
-        h60 = 0.0
-        h61 = 0.0
-        h62 = 0.0
-        h63 = 0.0
-        h64 = 0.0
-        h65 = 0.0
-        h66 = 0.0
+
+
+def _step(img, owner, full, own_buf, p, cx, cy, row_dy, row_dx0, row_len, row_k0, row_i0,
+          row_ilen, row_kk0, ofx, ofy, alpha, beta, floor, lam, active, order, bstart, fix_pos,
+          max_step, do_step, acc, Hout, chi2, nvalid, start, max_shift, tol_mv, rev_thr,
+          last_step, omega, nrev, conv, moved, flag):
+    """One damped Fisher-scoring (Levenberg-Marquardt) step of the ``active`` columns.
+
+    Every column sees the current model of all others (``full`` minus its own
+    window model ``own_buf``), and its accepted model goes into ``full`` and
+    ``own_buf`` at once (Gauss-Seidel). Columns come in horizontal bands
+    (``order``, ``bstart``) taller than a window, so bands of one parity share
+    no pixel and run in parallel; within a band the order is fixed, so the
+    result does not depend on the number of threads. The inner window's pixels are
+    first gathered into contiguous scratch arrays, so the normal equations
+    are one branch-free, vectorizable loop. The Fisher matrix, chi^2 and the
+    number of pixels at the current parameters go to ``Hout``, ``chi2`` and
+    ``nvalid``. With ``do_step`` the step is taken, its length (before
+    relaxation) goes to ``moved``; ``conv`` is set when an accepted step is shorter than
+    ``tol_mv`` (px). ``flag`` is 1 for a column that left ``max_shift`` of
+    its ``start`` or is not finite, 2 for one that moved 0.75 px away from
+    its window centre.
+
+    Joint steps can oscillate when neighbours overlap strongly: a column whose
+    step (longer than ``rev_thr``) reverses the last one twice in a row gets
+    a smaller relaxation factor ``omega`` (one reversal is a Newton
+    overshoot being corrected).
+    """
+    nb = bstart.shape[0] - 1
+    # (two loops: numba skipped the second pass of a prange nested in a loop)
+    for bb in prange((nb + 1) // 2):
+        _step_band(2 * bb, img, owner, full, own_buf, p, cx, cy, row_dy, row_dx0, row_len, row_k0, row_i0,
+                   row_ilen, row_kk0, ofx, ofy, alpha, beta, floor, lam, active, order, bstart, fix_pos,
+                   max_step, do_step, acc, Hout, chi2, nvalid, start, max_shift, tol_mv, rev_thr,
+                   last_step, omega, nrev, conv, moved, flag)
+    for bb in prange(nb // 2):
+        _step_band(2 * bb + 1, img, owner, full, own_buf, p, cx, cy, row_dy, row_dx0, row_len, row_k0, row_i0,
+                   row_ilen, row_kk0, ofx, ofy, alpha, beta, floor, lam, active, order, bstart, fix_pos,
+                   max_step, do_step, acc, Hout, chi2, nvalid, start, max_shift, tol_mv, rev_thr,
+                   last_step, omega, nrev, conv, moved, flag)
+
+
+def _scatter_add(full, own, cx, cy, row_dy, row_dx0, row_len, row_k0, sel, sign):
+    """full += sign * window models ``own[s]`` of the columns ``sel[s]`` (windows at cx, cy)."""
+    h, w = full.shape
+    for s in range(sel.shape[0]):
+        i = sel[s]
         for rr in range(row_dy.shape[0]):
             Y = cy[i] + row_dy[rr]
+            if Y < 0 or Y >= h:
+                continue
             X0 = cx[i] + row_dx0[rr]
-            G, r = _row_start(x0, y0, qa, qb, qc, X0, Y)
-            dy = Y - y0
-            for j in range(row_len[rr]):
-                X = X0 + j
-                Gk = G
-                G *= r
-                r *= c
-                if Y < 0 or Y >= h or X < 0 or X >= w or not inner[row_k0[rr] + j]:
-                    continue
-                dx = X - x0
-                Gk = _pix(Gk, dx, dy, qa, qb, qc)
+            k0 = row_k0[rr]
+            j0 = max(0, -X0)
+            j1 = min(row_len[rr], w - X0)
+            for j in range(j0, j1):
+                full[Y, X0 + j] += sign * own[s, k0 + j]
+
+
+def _cross_fisher(img, owner, full, own_buf, p, cx, cy, row_dy, row_dx0, row_len, row_k0,
+                  row_i0, row_ilen, alpha, beta, floor, pi, pj, F):
+    """``F[q] = sum w J_i J_j^T`` over the pixels in both inner windows of the pair
+    ``(pi[q], pj[q])``: the Fisher information shared by two overlapping columns."""
+    h, w = img.shape
+    R = -row_dy[0]
+    nrow = row_dy.shape[0]
+    for q in prange(pi.shape[0]):
+        i = pi[q]
+        j = pj[q]
+        Fq = np.zeros((NP, NP))
+        Ji = np.empty(NP)
+        Jj = np.empty(NP)
+        xi, yi, Ai, qai, qbi, qci = p[i, 0], p[i, 1], p[i, 2], p[i, 4], p[i, 5], p[i, 6]
+        xj, yj, Aj, qaj, qbj, qcj = p[j, 0], p[j, 1], p[j, 2], p[j, 4], p[j, 5], p[j, 6]
+        for rr in range(nrow):
+            Y = cy[i] + row_dy[rr]
+            rj = Y - cy[j] + R
+            if Y < 0 or Y >= h or rj < 0 or rj >= nrow or row_ilen[rr] == 0 or row_ilen[rj] == 0:
+                continue
+            ai = cx[i] + row_dx0[rr] + row_i0[rr]
+            aj = cx[j] + row_dx0[rj] + row_i0[rj]
+            xa = max(max(ai, aj), 0)
+            xb = min(min(ai + row_ilen[rr], aj + row_ilen[rj]), w)
+            dyi = Y - yi
+            dyj = Y - yj
+            for X in range(xa, xb):
+                oi = own_buf[i, row_k0[rr] + X - cx[i] - row_dx0[rr]]
+                oj = own_buf[j, row_k0[rj] + X - cx[j] - row_dx0[rj]]
                 o = owner[Y, X]
-                j3 = 1.0 if o == i else 0.0
-                mu = full[Y, X] + p[o, 3]
-                var = alpha + beta * mu
-                if var < floor:
-                    var = floor
-                wt = 1.0 / var
-                res = img[Y, X] - mu
-                c2 += wt * res * res
-                m += 1
-                AG = A * Gk
-                j0 = AG * (qa * dx + qb * dy)
-                j1 = AG * (qb * dx + qc * dy)
-                j2 = Gk
-                j4 = -0.5 * AG * dx * dx
-                j5 = -AG * dx * dy
-                j6 = -0.5 * AG * dy * dy
-                w0 = wt * j0
-                h00 += w0 * j0
-                w1 = wt * j1
-                h10 += w1 * j0
-                h11 += w1 * j1
-                w2 = wt * j2
-                h20 += w2 * j0
-                h21 += w2 * j1
-                h22 += w2 * j2
-                w3 = wt * j3
-                h30 += w3 * j0
-                h31 += w3 * j1
-                h32 += w3 * j2
-                h33 += w3 * j3
-                w4 = wt * j4
-                h40 += w4 * j0
-                h41 += w4 * j1
-                h42 += w4 * j2
-                h43 += w4 * j3
-                h44 += w4 * j4
-                w5 = wt * j5
-                h50 += w5 * j0
-                h51 += w5 * j1
-                h52 += w5 * j2
-                h53 += w5 * j3
-                h54 += w5 * j4
-                h55 += w5 * j5
-                w6 = wt * j6
-                h60 += w6 * j0
-                h61 += w6 * j1
-                h62 += w6 * j2
-                h63 += w6 * j3
-                h64 += w6 * j4
-                h65 += w6 * j5
-                h66 += w6 * j6
-        Hout[s_, 0, 0] = h00
-        Hout[s_, 1, 0] = h10
-        Hout[s_, 0, 1] = h10
-        Hout[s_, 1, 1] = h11
-        Hout[s_, 2, 0] = h20
-        Hout[s_, 0, 2] = h20
-        Hout[s_, 2, 1] = h21
-        Hout[s_, 1, 2] = h21
-        Hout[s_, 2, 2] = h22
-        Hout[s_, 3, 0] = h30
-        Hout[s_, 0, 3] = h30
-        Hout[s_, 3, 1] = h31
-        Hout[s_, 1, 3] = h31
-        Hout[s_, 3, 2] = h32
-        Hout[s_, 2, 3] = h32
-        Hout[s_, 3, 3] = h33
-        Hout[s_, 4, 0] = h40
-        Hout[s_, 0, 4] = h40
-        Hout[s_, 4, 1] = h41
-        Hout[s_, 1, 4] = h41
-        Hout[s_, 4, 2] = h42
-        Hout[s_, 2, 4] = h42
-        Hout[s_, 4, 3] = h43
-        Hout[s_, 3, 4] = h43
-        Hout[s_, 4, 4] = h44
-        Hout[s_, 5, 0] = h50
-        Hout[s_, 0, 5] = h50
-        Hout[s_, 5, 1] = h51
-        Hout[s_, 1, 5] = h51
-        Hout[s_, 5, 2] = h52
-        Hout[s_, 2, 5] = h52
-        Hout[s_, 5, 3] = h53
-        Hout[s_, 3, 5] = h53
-        Hout[s_, 5, 4] = h54
-        Hout[s_, 4, 5] = h54
-        Hout[s_, 5, 5] = h55
-        Hout[s_, 6, 0] = h60
-        Hout[s_, 0, 6] = h60
-        Hout[s_, 6, 1] = h61
-        Hout[s_, 1, 6] = h61
-        Hout[s_, 6, 2] = h62
-        Hout[s_, 2, 6] = h62
-        Hout[s_, 6, 3] = h63
-        Hout[s_, 3, 6] = h63
-        Hout[s_, 6, 4] = h64
-        Hout[s_, 4, 6] = h64
-        Hout[s_, 6, 5] = h65
-        Hout[s_, 5, 6] = h65
-        Hout[s_, 6, 6] = h66
-        chi2[s_] = c2
-        nvalid[s_] = m
+                mu = full[Y, X] + p[o if o >= 0 else i, 3]
+                wt = 1.0 / max(alpha + beta * mu, floor)
+                dxi = X - xi
+                dxj = X - xj
+                Ji[0] = oi * (qai * dxi + qbi * dyi)
+                Ji[1] = oi * (qbi * dxi + qci * dyi)
+                Ji[2] = oi / Ai
+                Ji[3] = 1.0 if o == i else 0.0
+                Ji[4] = -0.5 * oi * dxi * dxi
+                Ji[5] = -oi * dxi * dyi
+                Ji[6] = -0.5 * oi * dyi * dyi
+                Jj[0] = oj * (qaj * dxj + qbj * dyj)
+                Jj[1] = oj * (qbj * dxj + qcj * dyj)
+                Jj[2] = oj / Aj
+                Jj[3] = 1.0 if o == j else 0.0
+                Jj[4] = -0.5 * oj * dxj * dxj
+                Jj[5] = -oj * dxj * dyj
+                Jj[6] = -0.5 * oj * dyj * dyj
+                for a in range(NP):
+                    wa = wt * Ji[a]
+                    for cc in range(NP):
+                        Fq[a, cc] += wa * Jj[cc]
+        for a in range(NP):
+            for cc in range(NP):
+                F[q, a, cc] = Fq[a, cc]
 
 
-def _pixel_stats(img, owner, full, p, cx, cy, row_dy, row_dx0, row_len, row_k0, inner, alpha,
-                 beta,
-                 floor, C, sel, mu_out, r2_out, lev_out):
-    """Model, squared residual and leverage of every window pixel of the columns ``sel``."""
+def _pixel_stats(img, owner, full, own_buf, p, cx, cy, row_dy, row_dx0, row_len, row_k0, row_i0,
+                 row_ilen, row_kk0, alpha, beta, floor, C, sel, mu_out, r2_out, lev_out):
+    """Model, squared residual and leverage of every inner-window pixel of the columns ``sel``
+    (NaN model outside the image)."""
     h, w = img.shape
     for s in prange(sel.shape[0]):
         i = sel[s]
         x0, y0, A = p[i, 0], p[i, 1], p[i, 2]
         qa, qb, qc = p[i, 4], p[i, 5], p[i, 6]
-        c = math.exp(-qa)
-        J = np.zeros(NP)
+        iA = 1.0 / A
         for rr in range(row_dy.shape[0]):
             Y = cy[i] + row_dy[rr]
-            X0 = cx[i] + row_dx0[rr]
-            G, r = _row_start(x0, y0, qa, qb, qc, X0, Y)
-            k0 = row_k0[rr]
             dy = Y - y0
-            for j in range(row_len[rr]):
+            X0 = cx[i] + row_dx0[rr] + row_i0[rr]
+            k0 = row_k0[rr] + row_i0[rr]
+            kk0 = row_kk0[rr]
+            for j in range(row_ilen[rr]):
                 X = X0 + j
-                k = k0 + j
-                Gk = G
-                G *= r
-                r *= c
-                if Y < 0 or Y >= h or X < 0 or X >= w or not inner[k]:
-                    mu_out[s, k] = np.nan
+                kk = kk0 + j
+                if Y < 0 or Y >= h or X < 0 or X >= w:
+                    mu_out[s, kk] = np.nan
                     continue
                 dx = X - x0
-                Gk = _pix(Gk, dx, dy, qa, qb, qc)
+                own = own_buf[i, k0 + j]
                 o = owner[Y, X]
-                j3 = 1.0 if o == i else 0.0
+                j3 = 1.0
+                if o >= 0 and o != i:
+                    j3 = 0.0
+                else:
+                    o = i
                 mu = full[Y, X] + p[o, 3]
-                var = alpha + beta * mu
-                if var < floor:
-                    var = floor
-                _jac(A, Gk, dx, dy, qa, qb, qc, J)
-                J[3] = j3
+                var = max(alpha + beta * mu, floor)
+                j0 = own * (qa * dx + qb * dy)
+                j1 = own * (qb * dx + qc * dy)
+                j2 = own * iA
+                j4 = -0.5 * own * dx * dx
+                j5 = -own * dx * dy
+                j6 = -0.5 * own * dy * dy
+                jv = (j0, j1, j2, j3, j4, j5, j6)
                 lv = 0.0
                 for a in range(NP):
-                    for cc in range(NP):
-                        lv += J[a] * C[s, a, cc] * J[cc]
+                    ja = jv[a]
+                    lv += ja * ja * C[s, a, a]
+                    for cc in range(a):
+                        lv += 2.0 * ja * jv[cc] * C[s, a, cc]
                 res = img[Y, X] - mu
-                mu_out[s, k] = mu
-                r2_out[s, k] = res * res
-                lev_out[s, k] = lv / var
+                mu_out[s, kk] = mu
+                r2_out[s, kk] = res * res
+                lev_out[s, kk] = lv / var
 
 
 # no "nnan"/"ninf": the kernels test for non-finite values
-_opts = dict(cache=True, fastmath={"contract", "reassoc", "arcp", "nsz", "afn"}, nogil=True)
+_opts = dict(cache=True, fastmath={"contract", "reassoc", "arcp", "nsz", "afn"}, nogil=True,
+             error_model="numpy")
 _jac = njit(inline="always", **_opts)(_jac)
-_row_start = njit(inline="always", **_opts)(_row_start)
 _pix = njit(inline="always", **_opts)(_pix)
+_render = njit(**_opts)(_render)
 _chol_solve = njit(**_opts)(_chol_solve)
+_step_band = njit(**_opts)(_step_band)
+_voronoi_band = njit(**_opts)(_voronoi_band)
 # numba's on-disk cache does not tell a parallel from a serial build of the same
 # function, so only the multi-threaded builds are cached; the single-threaded ones
 # (used inside Dask tasks) compile once per process
@@ -661,9 +737,10 @@ _ser_opts = dict(_opts, cache=False)
 own_model_par = njit(parallel=True, **_opts)(_own_model)
 own_model_ser = njit(**_ser_opts)(_own_model)
 scatter = njit(**_opts)(_scatter)
-voronoi = njit(**_opts)(_voronoi)
-iterate_par = njit(parallel=True, **_opts)(_iterate)
-iterate_ser = njit(**_ser_opts)(_iterate)
-hessian_par = njit(parallel=True, **_opts)(_hessian)
-hessian_ser = njit(**_ser_opts)(_hessian)
+scatter_add = njit(**_opts)(_scatter_add)
+voronoi_par = njit(parallel=True, **_opts)(_voronoi)
+voronoi_ser = njit(**_ser_opts)(_voronoi)
+step_par = njit(parallel=True, **_opts)(_step)
+step_ser = njit(**_ser_opts)(_step)
 pixel_stats = njit(**_opts)(_pixel_stats)
+cross_fisher = njit(parallel=True, **_opts)(_cross_fisher)

@@ -1,16 +1,14 @@
 """Sub-pixel refinement of column positions, vectorized over all columns.
 
-Two estimators share one patch machinery (every column's pixels gathered
-into an ``(n_columns, n_pixels)`` array, so each step is a few array
-operations for all columns together):
-
 * :func:`refine_gaussian` – maximum-likelihood fit of a 2D elliptical
   Gaussian on a local constant background, all columns at once by batched
-  Fisher scoring (Gauss-Newton with Levenberg-Marquardt damping). Neighbour
-  overlap is handled by fitting the columns jointly: at every iteration
-  each column's patch has the current model of all *other* columns
-  subtracted (block Jacobi), so overlapping tails do not pull positions.
-  Uncertainties come from the inverse Fisher information.
+  Fisher scoring (Gauss-Newton with Levenberg-Marquardt damping) in compiled
+  kernels (``_kernels``). Neighbour overlap is handled by fitting the
+  columns jointly: each column's step sees the current model of all
+  *other* columns (block Gauss-Seidel over bands of columns, parallel over
+  bands that share no pixel), so overlapping tails do not pull positions.
+  Converged columns stop while the others go on. Uncertainties come from
+  the inverse Fisher information.
 * :func:`refine_com` – iterated Gaussian-weighted centre of mass, unbiased
   for symmetric columns on a flat background, with propagated errors.
 
@@ -87,7 +85,10 @@ def estimate_noise_model_from_residuals(mu: np.ndarray, r2: np.ndarray) -> Noise
         v = max(v, 1e-12)
         return NoiseModel(v, 0.0, v * 1e-3)
     nb = 24
-    edges = np.unique(np.quantile(mu, np.linspace(0, 1, nb + 1)))
+    # bin edges at quantiles of (a subsample of) mu: equal-count bins
+    edges = np.quantile(mu[:: max(1, mu.size // 8000)], np.linspace(0, 1, nb + 1))
+    edges[0], edges[-1] = min(edges[0], mu.min()), max(edges[-1], mu.max())
+    edges = np.unique(edges)
     idx = np.clip(np.searchsorted(edges, mu, side="right") - 1, 0, max(len(edges) - 2, 0))
     nbin = max(len(edges) - 1, 1)
     cnt = np.bincount(idx, minlength=nbin)
@@ -106,6 +107,10 @@ def estimate_noise_model_from_residuals(mu: np.ndarray, r2: np.ndarray) -> Noise
     if np.any(alpha + beta * mb <= floor):
         # an affine fit going negative over the data range is not credible: constant variance
         alpha, beta = max(vmean, 1e-12), 0.0
+    # with a Poisson part, no pixel is credited with less variance than a quarter of one
+    # count's: near-empty pixels (whose model may dip below zero with the background)
+    # would otherwise get enormous weights
+    floor = max(floor, 0.25 * float(beta))
     return NoiseModel(float(alpha), float(beta), floor)
 
 
@@ -186,10 +191,26 @@ class _Window:
         self.row_len = counts.astype(np.int64)
         self.row_dx0 = self.offx[start].astype(np.int64)
         self.inner = (self.offy**2 + self.offx**2 <= radius**2).astype(np.bool_)
+        # the inner pixels of each row are one contiguous run (the disc is convex)
+        self.row_i0 = np.zeros(rows.size, np.int64)
+        self.row_ilen = np.zeros(rows.size, np.int64)
+        for r_, (k0, ln) in enumerate(zip(start, counts, strict=True)):
+            js = np.flatnonzero(self.inner[k0:k0 + ln])
+            if js.size:
+                self.row_i0[r_] = js[0]
+                self.row_ilen[r_] = js.size
+        self.row_kk0 = np.concatenate([[0], np.cumsum(self.row_ilen)[:-1]]).astype(np.int64)
+        self.ofx = self.offx[self.inner].astype(np.float64)  # inner pixels, row by row
+        self.ofy = self.offy[self.inner].astype(np.float64)
 
     @property
     def rows(self):
         return self.row_dy, self.row_dx0, self.row_len, self.row_k0
+
+    @property
+    def rows_fit(self):
+        return (self.row_dy, self.row_dx0, self.row_len, self.row_k0, self.row_i0,
+                self.row_ilen, self.row_kk0, self.ofx, self.ofy)
 
     @property
     def rows_inner(self):
@@ -224,11 +245,12 @@ def refine_gaussian(
         which keeps 98 % of a Gaussian's position information.
     noise : NoiseModel, "auto" or "poisson"
         Pixel noise model. "auto" fits ``var = alpha + beta * mu`` to the
-        (leverage-corrected) residuals of a first, unweighted pass;
+        (leverage-corrected) residuals of a first, unweighted stage;
         "poisson" assumes the data are counts.
     max_iter, tol : int, float
-        Stop when every column moves less than ``tol`` times its own
-        position error, or after ``max_iter`` iterations.
+        A column has converged when its position step is below ``tol`` times
+        the typical position error; stop when all have, or after ``max_iter``
+        iterations.
     max_shift : float, optional
         A column whose fit wanders further than this from its start (px)
         is marked not ``ok`` and keeps its starting position.
@@ -247,60 +269,21 @@ def refine_gaussian(
               Q_i (\\mathbf r-\\mathbf r_i)\\right] + b_i + \\sum_{j\\neq i} A_j G_j(\\mathbf r)
 
     with :math:`Q_i` the inverse covariance of the column shape. Columns are
-    updated together (block Jacobi): each step sees the current model of
+    fitted jointly (block Gauss-Seidel): each step sees the current model of
     all other columns, so overlapping neighbours do not bias positions.
     The fit maximises the (quasi-)likelihood by Fisher scoring, whose fixed
     point for ``var = beta * mu`` is the Poisson maximum-likelihood
     estimate; position errors are :math:`\\sqrt{(J^T W J)^{-1}}`, the
     Cramér-Rao bound evaluated at the fit.
+
+    The fit runs in two stages. A loose stage (unweighted when the noise
+    model is "auto") brings every column near its optimum; then all
+    windows are re-centred on the columns, the Voronoi cells of the
+    background recomputed and the noise model estimated, and a precise
+    stage iterates each column until its own step is below the tolerance
+    (converged columns stop; the others go on). So the answer does not
+    depend on where the fit started.
     """
-    # a first, loose pass brings the columns near their optimum; the precise pass then
-    # starts afresh from where they arrived (windows, Voronoi cells, widths, damping and
-    # the noise model set again), so the answer does not depend on where the fit started
-    fit = _refine_gaussian_once(image, x, y, sigma, radius=radius, noise=noise,
-                                max_iter=min(max_iter, 12), tol=max(tol, 0.5),
-                                max_shift=max_shift, parallel=parallel)
-    if fit.x.size:
-        if max_shift is None:
-            max_shift = max(1.0, 1.5 * float(np.median(np.broadcast_to(sigma, fit.x.shape))))
-        left = max(0.0, max_shift)
-        again = _refine_gaussian_once(
-            image, np.where(fit.ok, fit.x, x), np.where(fit.ok, fit.y, y),
-            sigma, radius=fit.radius, noise=noise,
-            max_iter=max_iter, tol=tol, max_shift=left, parallel=parallel)
-        keep = again.ok | ~fit.ok
-        fit = _merge_fits(fit, again, keep)
-    return fit
-
-
-def _merge_fits(a: GaussianFit, b: GaussianFit, use_b: np.ndarray) -> GaussianFit:
-    """Per column: ``b`` where ``use_b`` else ``a``."""
-    out = {}
-    for f in a.__dataclass_fields__:
-        va, vb = getattr(a, f), getattr(b, f)
-        if isinstance(va, np.ndarray) and va.shape[:1] == use_b.shape:
-            m = use_b.reshape((-1,) + (1,) * (va.ndim - 1))
-            out[f] = np.where(m, vb, va)
-        else:
-            out[f] = vb
-    out["iterations"] = a.iterations + b.iterations
-    return GaussianFit(**out)
-
-
-def _refine_gaussian_once(
-    image: np.ndarray,
-    x: np.ndarray,
-    y: np.ndarray,
-    sigma: float | np.ndarray,
-    *,
-    radius: float | None = None,
-    noise: NoiseModel | str = "auto",
-    max_iter: int = 30,
-    tol: float = 0.05,
-    max_shift: float | None = None,
-    parallel: bool = True,
-) -> GaussianFit:
-    """One pass of :func:`refine_gaussian` from the given starts (same parameters)."""
     from causalspy.atoms import _kernels as kn
 
     image = np.ascontiguousarray(image, dtype=np.float64)
@@ -314,18 +297,25 @@ def _refine_gaussian_once(
     radius = max(2.0, float(radius))
     if max_shift is None:
         max_shift = max(1.0, 1.5 * med_sig)
+    if isinstance(noise, NoiseModel):
+        nm, auto = noise, False
+    elif noise == "poisson":
+        nm, auto = NoiseModel(0.0, 1.0, 0.25), False
+    elif noise == "auto":
+        nm, auto = NoiseModel(1.0, 0.0, 1e-12), True  # unweighted loose stage
+    else:
+        raise ValueError(f"noise must be 'auto', 'poisson' or a NoiseModel; got {noise!r}")
     win = _Window(radius, render_radius=max(radius, 4.5 * med_sig))
-    offy, offx = win.offy, win.offx
     rows = win.rows
+    rows_fit = win.rows_fit
+    h, w = image.shape
     cx = np.rint(x).astype(np.int64)
     cy = np.rint(y).astype(np.int64)
-    h, w = image.shape
-    owner = _voronoi_owner(image.shape, x, y, cx, cy, win)
-    iterate = kn.iterate_par if parallel else kn.iterate_ser
-    hessian = kn.hessian_par if parallel else kn.hessian_ser
+    step = kn.step_par if parallel else kn.step_ser
     own_model = kn.own_model_par if parallel else kn.own_model_ser
 
     # starting values from the window's pixels: background = 10th percentile
+    offy, offx = win.offy, win.offx
     Y = cy[:, None] + offy[None, ::5]  # every 5th window pixel is enough for a start
     X = cx[:, None] + offx[None, ::5]
     inside = (X >= 0) & (X < w) & (Y >= 0) & (Y < h)
@@ -340,101 +330,141 @@ def _refine_gaussian_once(
     p[:, _A], p[:, _B] = a0, b0
     p[:, _QA] = p[:, _QC] = 1.0 / sig0**2
     start = p.copy()
+
+    K = win.size
+    bands = _Bands(win, h)
+    band_args = bands.split(cy)
+    # no Voronoi cells yet: in the loose stage each column fits one background over its
+    # whole window
+    owner = np.full(image.shape, -1, dtype=np.int64)
+    own = np.empty((n, K))
+    own_model(p, cx, cy, *rows, h, w, own)
+    full = np.zeros_like(image)
+    kn.scatter(full, own, cx, cy, *rows)
+    H = np.zeros((n, 7, 7))
+    chi2 = np.zeros(n)
+    nval = np.zeros(n)
     lam = np.full(n, 1e-3)
     ok = np.ones(n, dtype=bool)
     conv = np.zeros(n, dtype=bool)
-    full = np.zeros_like(image)
-    own = np.zeros((n, offy.size))
     acc = np.zeros(n, dtype=bool)
+    flag = np.zeros(n, dtype=np.int8)
+    moved = np.zeros(n)
     omega = np.ones(n)
-    last_step = np.zeros((n, 7))
+    nrev = np.zeros(n, dtype=np.int64)
+    last_step = np.zeros((n, 2))
+    start_xy = np.ascontiguousarray(np.column_stack([x, y]))
+    max_step = max(0.5, 0.5 * med_sig)
+    sub = np.linspace(0, n - 1, min(n, 120)).astype(np.int64) if n else np.zeros(0, np.int64)
 
-    if isinstance(noise, NoiseModel):
-        nm, warm = noise, 0
-    elif noise == "poisson":
-        nm, warm = NoiseModel(0.0, 1.0, 0.25), 0
-    elif noise == "auto":
-        nm, warm = NoiseModel(1.0, 0.0, 1e-12), 1  # unweighted first pass
-    else:
-        raise ValueError(f"noise must be 'auto', 'poisson' or a NoiseModel; got {noise!r}")
-    # convergence tolerance in px: a fraction of the expected position error
-    tol_px = tol
-    # first iteration(s): positions fixed, so that amplitudes and widths of
-    # bright columns are right before weak neighbours may move
-    fixed = 1
-    warm = max(warm, fixed + 1) if noise == "auto" else warm
-    max_step = max(0.5, 0.25 * med_sig)
+    def run(active, fix=False, take=True, tol_mv=-1.0, rev_thr=-1.0):
+        step(image, owner, full, own, p, cx, cy, *rows_fit, nm.alpha, nm.beta, nm.floor, lam,
+             active, *band_args, fix, max_step, take, acc, H, chi2, nval, start_xy, max_shift,
+             tol_mv, rev_thr, last_step, omega, nrev, conv, moved, flag)
+
+    sub_mask = np.zeros(n, dtype=bool)
+    sub_mask[sub] = True
+
+    def typical_error(scale):
+        """Median position error of a subset of columns (H of ``sub`` must be current)."""
+        C = _invert(H[sub])
+        s2 = chi2[sub] / np.maximum(nval[sub] - 7, 1) if scale else 1.0
+        e = np.sqrt(np.maximum(np.minimum(C[:, _X, _X], C[:, _Y, _Y]), 0) * s2)
+        e = e[np.isfinite(e) & ok[sub]]
+        return float(np.median(e)) if e.size else 0.0
+
+    def move_windows(sel, nx_, ny_):
+        """Re-centre (and re-render) the windows of the columns ``sel``; ``full`` follows."""
+        kn.scatter_add(full, own[sel], cx, cy, *rows, sel, -1.0)
+        cx[sel] = nx_
+        cy[sel] = ny_
+        sub_own = np.empty((sel.size, K))
+        own_model(np.ascontiguousarray(p[sel]), cx[sel], cy[sel], *rows, h, w, sub_own)
+        own[sel] = sub_own
+        kn.scatter_add(full, sub_own, cx, cy, *rows, sel, 1.0)
+        conv[sel] = False
+
+    precise = False
+    fresh = np.zeros(n, dtype=bool)  # Fisher matrix from a precise-stage step
+    tol_px = np.inf
+    loose_tol = np.inf
     it = 0
-    own_model(p, cx, cy, *rows, h, w, own)
+    loose_max = max(2, min(12, max_iter - 3))
     for it in range(1, max_iter + 1):  # noqa: B007 - reported
-        kn.scatter(full, own, cx, cy, *rows)
-        if it == warm + 1 and n:
-            # the window models lag one step behind: refresh them before using residuals
-            own_model(p, cx, cy, *rows, h, w, own)
-            kn.scatter(full, own, cx, cy, *rows)
-            if noise == "auto":
-                nm = _noise_from_fit(image, owner, full, p, cx, cy, win, nm, hessian)
-                conv[:] = False
-            # tolerance: a fraction of the typical position error (from a subset of columns)
-            sub = np.linspace(0, n - 1, min(n, 120)).astype(np.int64)
-            C = _covariance(image, owner, full, p, cx, cy, win.rows_inner, nm, hessian, sub)[0]
-            err = np.sqrt(np.maximum(np.minimum(C[:, _X, _X], C[:, _Y, _Y]), 0))
-            err = err[np.isfinite(err)]
-            tol_px = max(tol * float(np.median(err)), 1e-7) if err.size else tol
-        active = ~conv & ok
-        if not active.any():
+        active = ok & ~conv
+        cols = np.flatnonzero(active)
+        if cols.size == 0 and precise:
             break
-        p_before = p.copy()
-        iterate(image, owner, p[:, _B].copy(), full, own, p, cx, cy, *win.rows_inner, nm.alpha,
-                nm.beta,
-                nm.floor, lam, active, acc, it <= fixed, max_step)
-        # block-Jacobi oscillates when neighbours overlap strongly: a column whose
-        # (non-negligible) step reverses direction gets a smaller relaxation factor
-        step = p - p_before
-        rev = (np.einsum("ij,ij->i", step[:, :2], last_step[:, :2]) < 0) & (
-            np.hypot(step[:, 0], step[:, 1]) > 0.5 * tol_px) & (it > warm + 1)
-        omega = np.where(rev, np.maximum(0.5 * omega, 0.1), np.minimum(1.5 * omega, 1.0))
-        damp = omega < 1.0
-        if damp.any():
-            p[damp] = p_before[damp] + omega[damp, None] * step[damp]
-            sub_own = np.zeros((int(damp.sum()), own.shape[1]))
-            own_model(np.ascontiguousarray(p[damp]), cx[damp], cy[damp], *rows, h, w, sub_own)
-            own[damp] = sub_own
-        last_step = p - p_before
-        # convergence is judged on the full (undamped) step: a damped step is small
-        # without the column being at its optimum
-        moved = np.hypot(step[:, _X], step[:, _Y])
-        # converged: an accepted step smaller than the tolerance, or no better point nearby
-        conv = np.where(active, (acc & (moved < tol_px) & (it > fixed)) | (lam > 1e6), conv)
-        bad = (np.hypot(p[:, _X] - x, p[:, _Y] - y) > max_shift) | ~np.isfinite(p).all(axis=1)
-        if bad.any():
+        fix = it == 1
+        tol_now = -1.0 if fix else (tol_px if precise else loose_tol)
+        if cols.size:
+            run(active, fix=fix, tol_mv=tol_now, rev_thr=0.5 * tol_now if it > 2 else -1.0)
+            if precise:
+                fresh |= active
+        bad = np.flatnonzero(flag == 1)
+        if bad.size:
             p[bad] = start[bad]
             ok[bad] = False
             conv[bad] = True
-            own_model(p, cx, cy, *rows, h, w, own)
-        # windows and Voronoi cells follow the columns: a column that moved well away
-        # from its window centre gets a re-centred window (otherwise the result would
-        # depend on where the fit started)
-        if it > fixed:
-            nx_ = np.rint(p[:, _X]).astype(np.int64)
-            ny_ = np.rint(p[:, _Y]).astype(np.int64)
-            # with hysteresis (0.75 px), so a column near a pixel edge does not flip
-            # between two windows
-            shift = ((np.abs(p[:, _X] - cx) > 0.75) | (np.abs(p[:, _Y] - cy) > 0.75)) & ok
-            if shift.any():
-                cx = np.where(shift, nx_, cx)
-                cy = np.where(shift, ny_, cy)
-                owner = _voronoi_owner(image.shape, p[:, _X], p[:, _Y], cx, cy, win)
-                sub_own = np.zeros((int(shift.sum()), own.shape[1]))
-                own_model(np.ascontiguousarray(p[shift]), cx[shift], cy[shift], *rows, h, w,
-                          sub_own)
-                own[shift] = sub_own
-                conv[shift] = False
-        if it > warm and conv.all():
-            break
+            move_windows(bad, cx[bad], cy[bad])
+        # windows follow the columns (0.75 px hysteresis, so a column near a pixel edge
+        # does not flip between two windows)
+        shift = np.flatnonzero((flag == 2) & ok)
+        flag[cols] = 0
+        if shift.size:
+            move_windows(shift, np.rint(p[shift, _X]), np.rint(p[shift, _Y]))
+            band_args = bands.split(cy)
+            if precise:
+                owner = _voronoi_owner(image.shape, p[:, _X], p[:, _Y], cx, cy, win, band_args,
+                                       parallel)
+        if fix:
+            continue
+        if not precise:
+            if auto and it == 2 and n:
+                # a first noise model from this rough fit, so that the loose stage is
+                # already weighted (an unweighted fit lands far from the weighted optimum)
+                run(sub_mask, take=False)
+                nm1 = _noise_from_fit(image, owner, full, own, p, cx, cy, win, nm, _invert(H[sub]),
+                                      sub)
+                # misfit inflates the residuals of bright pixels: no negative read-out term
+                nm = NoiseModel(max(nm1.alpha, 0.0), nm1.beta, nm1.floor)
+            if not np.isfinite(loose_tol):
+                loose_tol = 0.5 * typical_error(True)
+                conv[:] = False
+            if (ok & ~conv).any() and it < loose_max:
+                continue
+            # every column is near its optimum: re-centre all windows on their columns and
+            # recompute the Voronoi cells, the noise model and the tolerance, then iterate
+            # each column to the precise tolerance
+            cxn = np.rint(p[:, _X]).astype(np.int64)
+            cyn = np.rint(p[:, _Y]).astype(np.int64)
+            mv = np.flatnonzero(ok & ((cxn != cx) | (cyn != cy)))
+            if mv.size:
+                move_windows(mv, cxn[mv], cyn[mv])
+                band_args = bands.split(cy)
+            owner = _voronoi_owner(image.shape, p[:, _X], p[:, _Y], cx, cy, win, band_args,
+                                   parallel)
+            if n:
+                run(sub_mask, take=False)
+                if auto:
+                    nm = _noise_from_fit(image, owner, full, own, p, cx, cy, win, nm,
+                                         _invert(H[sub]), sub)
+                    run(sub_mask, take=False)
+                tol_px = max(tol * typical_error(False), 1e-7)
+            precise = True
+            conv[:] = False
+            omega[:] = 1.0
+            nrev[:] = 0
+            last_step[:] = 0.0
 
-    own_model(p, cx, cy, *rows, h, w, own)
-    kn.scatter(full, own, cx, cy, *rows)
+    # Fisher information and chi^2 of every column at the fit: a column's last step was
+    # below the tolerance, so the matrix from that step stands; failed columns (back at
+    # their start) and any never iterated need a fresh one
+    allc = np.ones(n, dtype=bool)
+    stale = ~ok | ~fresh
+    if stale.any():
+        run(stale, take=False)
+    C0 = _covariance(H)
     # a fit that collapsed (a width beyond half the window: the Gaussian has become
     # background) is not a column fit: keep the start position and say so
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -442,15 +472,17 @@ def _refine_gaussian_once(
             0.25 * (p[:, _QA] - p[:, _QC]) ** 2 + p[:, _QB] ** 2)
         collapsed = ok & ~(lam_min > 1.0 / (0.5 * radius) ** 2)
         # ... or is so faint that its position is unknown (error beyond half its width)
-        C0, _ = _covariance(image, owner, full, p, cx, cy, win.rows_inner, nm, hessian)
         err0 = np.sqrt(np.abs(C0[:, _X, _X]) + np.abs(C0[:, _Y, _Y]))
         collapsed |= ok & ~(err0 < 0.5 * med_sig)
     if collapsed.any():
         p[collapsed] = start[collapsed]
         ok[collapsed] = False
-        own_model(p, cx, cy, *rows, h, w, own)
-        kn.scatter(full, own, cx, cy, *rows)
-    C, chi2 = _covariance(image, owner, full, p, cx, cy, win.rows_inner, nm, hessian)
+        c_idx = np.flatnonzero(collapsed)
+        move_windows(c_idx, cx[c_idx], cy[c_idx])
+        run(allc, take=False)
+        C0 = _covariance(H)
+    C = _joint_covariance(H, C0, image, owner, full, own, p, cx, cy, win, nm, ok, radius)
+    chi2_red = chi2 / np.maximum(nval - 7, 1)
     qa, qb, qc, A = p[:, _QA], p[:, _QB], p[:, _QC], p[:, _A]
     det = np.maximum(qa * qc - qb * qb, 1e-300)
     tr = (qa + qc) / det  # trace of the covariance S = Q^-1
@@ -478,7 +510,7 @@ def _refine_gaussian_once(
         rotation=rot,
         intensity=intensity,
         intensity_err=np.sqrt(np.maximum(var_i, 0)),
-        chi2=chi2,
+        chi2=chi2_red,
         converged=conv & ok,
         ok=ok,
         iterations=it,
@@ -511,16 +543,31 @@ def render_gaussians(shape: tuple[int, int], params: np.ndarray, radius: float) 
     return full
 
 
-def _voronoi_owner(shape, x, y, cx, cy, win) -> np.ndarray:
-    """Index of the nearest column (start positions) for every pixel of every window."""
+def _voronoi_owner(shape, x, y, cx, cy, win, band_args, parallel=True) -> np.ndarray:
+    """Index of the nearest column for every pixel of every window (-1 elsewhere)."""
     from causalspy.atoms import _kernels as kn
 
-    owner = np.zeros(shape, dtype=np.int64)
+    owner = np.full(shape, -1, dtype=np.int64)
     best = np.full(shape, np.inf)
     if len(x):
-        kn.voronoi(np.asarray(x, float), np.asarray(y, float), cx, cy, win.row_dy, win.row_dx0,
-                   win.row_len, owner, best)
+        vor = kn.voronoi_par if parallel else kn.voronoi_ser
+        vor(np.asarray(x, float), np.asarray(y, float), cx, cy, win.row_dy, win.row_dx0,
+            win.row_len, owner, best, *band_args)
     return owner
+
+
+class _Bands:
+    """Columns grouped in horizontal bands taller than a window (see ``_kernels._step``)."""
+
+    def __init__(self, win, h):
+        self.height = 2 * int(np.max(np.abs(win.row_dy))) + 2
+        self.nb = max(1, -(-h // self.height))
+
+    def split(self, cy):
+        band = np.clip(cy, 0, self.nb * self.height - 1) // self.height
+        order = np.argsort(band, kind="stable").astype(np.int64)
+        bstart = np.searchsorted(band[order], np.arange(self.nb + 1)).astype(np.int64)
+        return order, bstart
 
 
 def _row_percentile(vals: np.ndarray, q: float) -> np.ndarray:
@@ -535,16 +582,15 @@ def _row_percentile(vals: np.ndarray, q: float) -> np.ndarray:
     return np.where(nin > 0, out, 0.0)
 
 
-def _covariance(image, owner, full, p, cx, cy, rows, nm, hessian, sel=None):
-    """Inverse Fisher information (m, 7, 7) and reduced chi^2 of the columns ``sel`` (all)."""
-    sel = np.arange(p.shape[0], dtype=np.int64) if sel is None else np.asarray(sel, np.int64)
-    n = sel.size
-    H = np.zeros((n, 7, 7))
-    chi2 = np.zeros(n)
-    nvalid = np.zeros(n, dtype=np.int64)
-    hessian(image, owner, full, p, cx, cy, *rows, nm.alpha, nm.beta, nm.floor, sel, H, chi2,
-            nvalid)
-    lone = H[:, 3, 3] <= 0  # a column that owns no pixel: background not identifiable
+def _invert(H: np.ndarray) -> np.ndarray:
+    """Inverse of a stack of Fisher matrices (NaN where singular).
+
+    A column that owns no pixel has no identifiable background: that
+    parameter is taken out (unit diagonal) so the others keep their errors.
+    """
+    H = H.copy()
+    n = H.shape[0]
+    lone = H[:, 3, 3] <= 0
     H[lone, 3, :] = 0.0
     H[lone, :, 3] = 0.0
     H[lone, 3, 3] = 1.0
@@ -552,11 +598,52 @@ def _covariance(image, owner, full, p, cx, cy, rows, nm, hessian, sel=None):
     good = np.isfinite(H).all(axis=(1, 2)) & (np.linalg.det(H) > 0) if n else np.zeros(0, bool)
     if good.any():
         C[good] = np.linalg.inv(H[good])
-    return C, chi2 / np.maximum(nvalid - 7, 1)
+    return C
 
 
-def _noise_from_fit(image, owner, full, p, cx, cy, win, nm, hessian, max_columns=120):
-    """Noise model from the residuals of (a subset of) the current fit.
+_covariance = _invert
+
+
+def _joint_covariance(H, C0, image, owner, full, own, p, cx, cy, win, nm, ok, radius):
+    """Covariances with the neighbours' parameters as nuisance parameters.
+
+    Each column's Fisher matrix ``H`` treats its neighbours as known, which
+    understates the errors where columns overlap strongly. To first order
+    in the overlap, the information left for a column after its neighbours'
+    parameters are estimated too is the Schur complement
+    ``H_i - sum_j F_ij H_j^-1 F_ji``, with ``F_ij`` the information the two
+    columns share (pixels in both windows).
+    """
+    from scipy.spatial import cKDTree
+
+    from causalspy.atoms import _kernels as kn
+
+    idx = np.flatnonzero(ok)
+    if idx.size < 2:
+        return C0
+    pairs = cKDTree(p[idx, :2]).query_pairs(2.0 * radius + 1.0, output_type="ndarray")
+    if len(pairs) == 0:
+        return C0
+    pi = idx[pairs[:, 0]].astype(np.int64)
+    pj = idx[pairs[:, 1]].astype(np.int64)
+    F = np.empty((pi.size, 7, 7))
+    kn.cross_fisher(image, owner, full, own, p, cx, cy, *win.rows_fit[:6], nm.alpha, nm.beta,
+                    nm.floor, pi, pj, F)
+    C0z = np.nan_to_num(C0)
+    Heff = H.copy()
+    Ft = F.transpose(0, 2, 1)
+    np.subtract.at(Heff, pi, F @ C0z[pj] @ Ft)
+    np.subtract.at(Heff, pj, Ft @ C0z[pi] @ F)
+    C = _invert(Heff)
+    # a correction too large for first order (a non-positive matrix) is not used
+    bad = ~np.isfinite(C).all(axis=(1, 2)) | (C[:, _X, _X] < C0[:, _X, _X]) | (
+        C[:, _Y, _Y] < C0[:, _Y, _Y])
+    C[bad] = C0[bad]
+    return C
+
+
+def _noise_from_fit(image, owner, full, own, p, cx, cy, win, nm, C, sel):
+    """Noise model from the residuals of the columns ``sel`` (covariances ``C``).
 
     Squared residuals are divided by ``1 - leverage``: a fitted model
     follows the noise at high-leverage pixels (the column peaks), so raw
@@ -564,20 +651,16 @@ def _noise_from_fit(image, owner, full, p, cx, cy, win, nm, hessian, max_columns
     """
     from causalspy.atoms import _kernels as kn
 
-    n = p.shape[0]
-    sel = np.arange(n) if n <= max_columns else np.linspace(0, n - 1, max_columns).astype(np.int64)
-    C, _ = _covariance(image, owner, full, p, cx, cy, win.rows_inner, nm, hessian, sel)
-    # _covariance used the columns' own rendered neighbours: fine, full covers all columns
     C = np.nan_to_num(C)
-    K = win.size
-    mu = np.full((sel.size, K), np.nan)
-    r2 = np.zeros((sel.size, K))
-    lev = np.zeros((sel.size, K))
-    kn.pixel_stats(image, owner, full, p, cx, cy, *win.rows_inner, nm.alpha, nm.beta, nm.floor, C,
-                   sel.astype(np.int64), mu, r2, lev)
+    K = win.ofx.size
+    mu = np.empty((sel.size, K))
+    r2 = np.empty((sel.size, K))
+    lev = np.empty((sel.size, K))
+    kn.pixel_stats(image, owner, full, own, p, cx, cy, *win.rows_fit[:7], nm.alpha, nm.beta,
+                   nm.floor, C, sel.astype(np.int64), mu, r2, lev)
     valid = np.isfinite(mu) & (lev < 0.9)
-    r2 = np.where(valid, r2 / np.where(valid, 1.0 - lev, 1.0), 0.0)
-    return estimate_noise_model_from_residuals(mu[valid], r2[valid])
+    r2 = r2[valid] / (1.0 - lev[valid])
+    return estimate_noise_model_from_residuals(mu[valid], r2)
 
 
 def refine_com(
