@@ -56,3 +56,30 @@ def test_valence_model_edges_and_bad_direction():
         valence_model("sideways")
     with pytest.raises(InvalidParameterError, match="direction"):
         eels_spectrum_image("sideways")
+
+
+def test_default_variables_leave_out_uncertainties_and_the_onset():
+    """A co-registered table goes straight into discover(): its error columns (and the edge
+    onset, the reference onset plus the shift) are not variables unless named."""
+    from causalspy.causal.preprocess import prepare_table
+    from causalspy.multimodal import map_to_cells
+
+    rng = np.random.default_rng(0)
+    g = np.arange(12) * 10.0 + 5.0
+    pos = np.stack(np.meshgrid(g, g), -1).reshape(-1, 2)  # 144 cells, 10 px apart
+    n = len(pos)
+    area = rng.uniform(-1, 1, n)
+    shift = 0.8 * area + rng.uniform(-0.5, 0.5, n)  # structure -> edge shift
+    cell = ((np.arange(120)[:, None] // 10) * 12 + np.arange(120)[None, :] // 10)
+    maps = {"Ti_L23_onset": 456.9 + shift[cell], "Ti_L23_shift": shift[cell],
+            "Ti_L23_shift_err": np.full((120, 120), 0.02) + rng.uniform(0, 1e-3, (120, 120))}
+    desc = map_to_cells(maps, pos, errors=True)
+    desc = type(desc)(desc.to_dataframe().assign(area=area), units=desc.units)
+    assert {"Ti_L23_shift_err", "Ti_L23_shift_sem", "Ti_L23_onset"} <= set(desc.names)
+    assert list(prepare_table(desc).columns) == ["Ti_L23_shift", "area"]
+    gr = discover(desc, method="lingam")
+    assert set(gr.nodes) == {"Ti_L23_shift", "area"}
+    assert gr.directed_edges() == [("area", "Ti_L23_shift")]
+    # named explicitly, an error column is still a variable
+    t = prepare_table(desc, columns=["area", "Ti_L23_shift", "Ti_L23_shift_err"])
+    assert list(t.columns) == ["area", "Ti_L23_shift", "Ti_L23_shift_err"]

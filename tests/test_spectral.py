@@ -193,3 +193,57 @@ def test_lazy_generator_output_goes_through_dask():
     m = spectral_descriptor_maps(d.low_loss, plasmon=(15, 45))
     assert np.all(np.isfinite(m.get_map("plasmon").data))
     assert abs(np.mean(m.get_map("plasmon").data - d.truth.maps["plasmon_peak"])) < 0.05
+
+
+# ------------------------------------------------------------------ command line
+def test_cli_spectral_matches_the_api(si, tmp_path, capsys):
+    import hyperspy.api as hs
+
+    from causalspy.cli import main
+
+    si.core_loss.save(tmp_path / "core.hspy")
+    si.low_loss.save(tmp_path / "low.hspy")
+    assert main(["spectral", str(tmp_path / "core.hspy"), "--edges", "Ti_L23", "--out",
+                 str(tmp_path / "core_maps.hspy"), "--plot", str(tmp_path / "core.png")]) == 0
+    assert "Ti_L23_shift" in capsys.readouterr().out
+    m = hs.load(tmp_path / "core_maps.hspy")
+    assert m.metadata.Descriptors.names[:3] == ["Ti_L23_onset", "Ti_L23_shift",
+                                                "Ti_L23_shift_err"]
+    ref = spectral_descriptor_maps(si.core_loss, edges=["Ti_L23"])
+    np.testing.assert_allclose(m.get_map("Ti_L23_shift").data, ref.get_map("Ti_L23_shift").data,
+                               atol=1e-9, equal_nan=True)
+    assert m.axes_manager.signal_axes[0].scale == pytest.approx(
+        si.core_loss.axes_manager.navigation_axes[0].scale)  # the scan calibration
+    assert (tmp_path / "core.png").stat().st_size > 0
+    assert main(["spectral", str(tmp_path / "low.hspy"), "--plasmon", "15,45", "--eager",
+                 "--out", str(tmp_path / "low_maps.zspy")]) == 0
+    p = hs.load(tmp_path / "low_maps.zspy").get_map("plasmon").data
+    assert abs(np.mean(p - si.truth.maps["plasmon_peak"])) < 0.05
+
+
+def test_cli_spectral_bad_input_one_line(si, tmp_path, capsys):
+    from causalspy.cli import main
+
+    nocal = si.core_loss.inav[:4, :4].deepcopy()
+    nocal.set_signal_type("")
+    nocal.axes_manager.signal_axes[0].units = "<undefined>"
+    nocal.save(tmp_path / "nocal.hspy")
+    si.core_loss.inav[:4, :4].save(tmp_path / "core.hspy")
+    Signal2D(np.ones((16, 16))).save(tmp_path / "img.hspy")
+    out = str(tmp_path / "m.hspy")
+    cases = [
+        (["nope.hspy", "--edges", "Ti_L23"], "No such file"),
+        ([str(tmp_path / "nocal.hspy"), "--edges", "Ti_L23"], "no energy calibration"),
+        ([str(tmp_path / "img.hspy"), "--edges", "Ti_L23"], "one signal"),
+        ([str(tmp_path / "core.hspy")], "Nothing to measure"),
+        ([str(tmp_path / "core.hspy"), "--plasmon", "15"], "LO,HI"),
+        ([str(tmp_path / "core.hspy"), "--plasmon", "15,45"], "window"),
+        ([str(tmp_path / "core.hspy"), "--edges", "Xx_K"], "Edge names|No Xx"),
+        ([str(tmp_path / "core.hspy"), "--edges", "Ti_L23", "--index", "3"], "out of range"),
+    ]
+    for argv, match in cases:
+        assert main(["spectral", *argv, "--out", out]) == 2, argv
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and err.startswith("causalspy: error:"), err
+        assert __import__("re").search(match, err), (argv, err)
+    assert not (tmp_path / "m.hspy").exists()

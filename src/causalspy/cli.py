@@ -356,9 +356,10 @@ def _parser() -> argparse.ArgumentParser:
 
     add_wall_parser(sub)
 
-    from causalspy.multimodal.cli import add_fourd_parser
+    from causalspy.multimodal.cli import add_fourd_parser, add_spectral_parser
 
     add_fourd_parser(sub)
+    add_spectral_parser(sub)
 
     from causalspy.dynamics.cli import add_track_parser
 

@@ -57,8 +57,13 @@ def prepare_table(data, columns: list[str] | None = None, *, min_per_variable: i
     df = _as_frame(data)
     if columns is None and not isinstance(data, pd.DataFrame | np.ndarray):
         # a Descriptors table's default variables: leave out descriptors this image could not
-        # give (e.g. octahedral tilt without imaged oxygen columns); named ones still error
-        df = df[[c for c in df.columns if not df[c].isna().all()]]
+        # give (e.g. octahedral tilt without imaged oxygen columns); named ones still error.
+        # Nor the uncertainties of a multimodal table (<x>_err, <x>_sem next to <x>) or an edge
+        # onset next to its shift (reference onset + shift: a duplicate of it)
+        cols = set(df.columns)
+        df = df[[c for c in df.columns if not df[c].isna().all()
+                 and not (c.endswith(("_err", "_sem")) and c[:-4] in cols)
+                 and not (c.endswith("_onset") and f"{c[:-6]}_shift" in cols)]]
     if columns is not None:
         columns = list(columns)
         unknown = [c for c in columns if c not in df.columns]
