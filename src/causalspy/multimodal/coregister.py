@@ -581,10 +581,40 @@ def _pixel_positions(shape, cal_maps, registration, cal_cells):
     return np.column_stack([(cal_xy[:, 0] - ox) / sx, (cal_xy[:, 1] - oy) / sy])
 
 
+def _partial_cells(pos: np.ndarray, counts: np.ndarray, xy: np.ndarray, reach: float,
+                   min_coverage: float) -> np.ndarray:
+    """Cells cut by the edge of the maps' field that hold too few pixels.
+
+    The field is the quadrilateral of the corner pixel centres of ``xy``
+    (``(h, w, 2)`` structural px). A cell whose pixels may lie farther than
+    ``reach`` from it never touches the edge; the median count of those
+    interior cells is the full count.
+    """
+    if min_coverage <= 0 or min(xy.shape[:2]) < 2:
+        return np.zeros(len(pos), bool)
+    corners = xy[[0, 0, -1, -1], [0, -1, -1, 0]]
+    d = np.full(len(pos), np.inf)
+    area2 = 0.0
+    for k in range(4):
+        a, b = corners[k], corners[(k + 1) % 4]
+        area2 += a[0] * b[1] - a[1] * b[0]
+    for k in range(4):
+        a, b = corners[k], corners[(k + 1) % 4]
+        t = b - a
+        # signed distance to the edge's line, positive inside (either corner orientation)
+        side = (t[0] * (pos[:, 1] - a[1]) - t[1] * (pos[:, 0] - a[0])) / np.hypot(*t)
+        d = np.minimum(d, side * np.sign(area2))
+    interior = (d > reach) & (counts > 0)
+    if not interior.any():
+        return np.zeros(len(pos), bool)
+    full = float(np.median(counts[interior]))
+    return (d <= reach) & (counts > 0) & (counts < min_coverage * full)
+
+
 def map_to_cells(maps, cells, registration: Registration | None = None, *,
                  mode: str = "voronoi", radius: float | None = None,
                  names: list[str] | None = None, prefix: str = "", min_pixels: int = 1,
-                 errors: bool = False):
+                 min_coverage: float = 0.5, errors: bool = False):
     """Average per-pixel maps over every cell and add them to the cell table.
 
     Parameters
@@ -612,6 +642,12 @@ def map_to_cells(maps, cells, registration: Registration | None = None, *,
         Prepended to the new column names (e.g. ``"eels_"``).
     min_pixels : int
         Cells with fewer pixels get NaN.
+    min_coverage : float
+        Cells cut by the edge of the maps' field of view get NaN when they
+        hold fewer than this fraction of the median pixel count of the cells
+        well inside the field: a cell mostly outside the scan is otherwise
+        represented by a few pixels on its border, which can carry the
+        neighbouring cell's signal. 0 keeps every cell with ``min_pixels``.
     errors : bool
         Also add ``<name>_sem`` (standard error of the cell mean).
 
@@ -675,6 +711,11 @@ def map_to_cells(maps, cells, registration: Registration | None = None, *,
     out = table.copy()
     new_units = {}
     counts_any = np.bincount(cell, minlength=n_cells)
+    reach = par.get("max_distance_px", par.get("radius_px"))
+    partial = _partial_cells(pos, counts_any, xy.reshape(shape + (2,)), reach,
+                             float(min_coverage))
+    par["min_coverage"] = float(min_coverage)
+    par["cells_dropped_at_field_edge"] = int(partial.sum())
     for name, arr in mp.items():
         v = np.asarray(arr, float).ravel()[pix]
         good = np.isfinite(v)
@@ -690,13 +731,13 @@ def map_to_cells(maps, cells, registration: Registration | None = None, *,
                     s2 = np.bincount(cell[good], v[good] ** 2, minlength=n_cells)
                     var = np.clip(s2 / n - val**2, 0, None) * n / np.maximum(n - 1, 1)
                     sem = np.sqrt(var / n)
-                    sem[n < 2] = np.nan
+                    sem[(n < 2) | partial] = np.nan
                     out[f"{prefix}{name}_sem"] = sem
                     new_units[f"{prefix}{name}_sem"] = units_m.get(name, "")
-        val[n < max(int(min_pixels), 1)] = np.nan
+        val[(n < max(int(min_pixels), 1)) | partial] = np.nan
         out[f"{prefix}{name}"] = val
         new_units[f"{prefix}{name}"] = units_m.get(name, "")
-    covered = int((counts_any >= max(int(min_pixels), 1)).sum())
+    covered = int(((counts_any >= max(int(min_pixels), 1)) & ~partial).sum())
     meta = dict(meta)
     prov = list(meta.get("multimodal", []))
     prov.append({"source": str(title), "names": [f"{prefix}{n}" for n in mp], "mode": mode,
