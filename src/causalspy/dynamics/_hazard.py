@@ -18,6 +18,17 @@ of scikit-learn's ``LogisticRegression``, solved by Newton's method, see
   Simpler and fast, but it counts sites that were swallowed before they
   could nucleate as negatives.
 
+The AUC of the validation is the *incident/dynamic* AUC of survival analysis
+(:func:`auc_incident`): each nucleation site against the sites still at risk
+in the window its nucleus formed. Growth removes sites from later risk sets,
+and where it does so depends on place (a growing region reaches the interior
+before the edges of the view) and, when the hazard depends on smooth
+descriptors, on the descriptors too. Comparing nucleation sites with the
+sites that survive to the end (the cumulative AUC, :func:`auc` with censored
+sites left out) then measures where growth did not arrive as much as where
+nuclei formed; the incident AUC of a score unrelated to the hazard is 0.5 in
+expectation whatever the growth does.
+
 Validation is spatial: the image is cut into blocks, each block is predicted
 by a model fitted on the other blocks minus a buffer band around it (so no
 neighbouring sites, whose descriptors and labels are correlated, leak into
@@ -33,7 +44,8 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 __all__ = ["SiteModel", "fit_model", "penalized_logistic", "spatial_blocks", "cross_validate", "auc",
-           "tile_bootstrap_auc", "bootstrap_cv_auc", "bootstrap_coefficients", "shuffled_baseline", "top_k"]
+           "auc_incident", "tile_bootstrap_auc", "bootstrap_cv_auc", "bootstrap_coefficients",
+           "shuffled_baseline", "top_k"]
 
 
 @dataclass
@@ -256,6 +268,62 @@ def auc(y: np.ndarray, score: np.ndarray, weight: np.ndarray | None = None) -> f
     return float((w[y] * below).sum() / (w1 * w0))
 
 
+def auc_incident(label: np.ndarray, event_window: np.ndarray, last_window: np.ndarray,
+                 score: np.ndarray, weight: np.ndarray | None = None) -> float:
+    """Incident/dynamic ROC AUC (a concordance index over risk sets).
+
+    Parameters
+    ----------
+    label : (n,) 1 nucleation site, 0 untransformed to the end, -1 censored
+        (reached by a growing region after ``last_window``); anything below
+        -1 is left out.
+    event_window : (n,) window of the nucleation of the cases.
+    last_window : (n,) last window each site is at risk.
+    score : (n,) predicted risk (higher: more likely to nucleate).
+    weight : (n,) optional case weights (bootstrap multiplicities).
+
+    Returns
+    -------
+    float
+        NaN without a case that has a risk set.
+
+    Notes
+    -----
+    With ``R_w`` the sites at risk in window ``w`` (``last_window >= w``)
+    other than the cases of window ``w``,
+
+    .. math:: \\mathrm{AUC} = \\frac{\\sum_w \\sum_{i \\in D_w} \\sum_{j \\in R_w}
+              w_i w_j [I(s_i > s_j) + \\tfrac12 I(s_i = s_j)]}
+              {\\sum_w \\sum_{i \\in D_w} \\sum_{j \\in R_w} w_i w_j}
+
+    (Heagerty & Zheng 2005, pooled over event times like Harrell's C; cases
+    of the same window are not compared with each other). If the hazard does
+    not depend on the score, each case is a random member of its risk set
+    and the expectation is exactly 0.5, however growth thins the risk sets.
+    """
+    lab = np.asarray(label)
+    ev = np.asarray(event_window)
+    last = np.asarray(last_window)
+    s = np.asarray(score, float)
+    w = np.ones(len(lab)) if weight is None else np.asarray(weight, float)
+    use = (w > 0) & (lab >= -1) & np.isfinite(s)
+    case = use & (lab == 1)
+    num = den = 0.0
+    for win in np.unique(ev[case]):   # a few event windows; each is one sorted count
+        ci = case & (ev == win)
+        risk = use & (last >= win) & ~ci
+        if not risk.any():
+            continue
+        order = np.argsort(s[risk], kind="stable")
+        neg, wn = s[risk][order], w[risk][order]
+        cw = np.r_[0.0, np.cumsum(wn)]
+        lo = np.searchsorted(neg, s[ci], side="left")
+        hi = np.searchsorted(neg, s[ci], side="right")
+        num += float((w[ci] * (cw[lo] + 0.5 * (cw[hi] - cw[lo]))).sum())
+        den += float(w[ci].sum() * cw[-1])
+    return num / den if den > 0 else float("nan")
+
+
 def tiles(xy: np.ndarray, size: float) -> np.ndarray:
     """Tile id of each site on a square grid of side ``size`` px."""
     k = np.floor((xy - xy.min(axis=0)) / size).astype(int)
@@ -263,14 +331,18 @@ def tiles(xy: np.ndarray, size: float) -> np.ndarray:
     return ids.ravel()
 
 
-def tile_bootstrap_auc(y, score, tile_id, n_boot: int, rng) -> np.ndarray:
-    """AUCs of fixed scores over bootstrap resamples of spatial tiles."""
+def tile_bootstrap_auc(y, score, tile_id, n_boot: int, rng, event_window=None,
+                       last_window=None) -> np.ndarray:
+    """AUCs of fixed scores over bootstrap resamples of spatial tiles (the incident AUC
+    when ``event_window`` and ``last_window`` are given, else the cumulative one)."""
     ut = np.unique(tile_id)
     inv = np.searchsorted(ut, tile_id)
     out = []
     for _ in range(n_boot):   # resampling loop; each AUC is vectorized
         cnt = np.bincount(rng.integers(0, len(ut), len(ut)), minlength=len(ut))
-        out.append(auc(y, score, cnt[inv].astype(float)))
+        w = cnt[inv].astype(float)
+        out.append(auc(y, score, w) if event_window is None
+                   else auc_incident(y, event_window, last_window, score, w))
     out = np.asarray(out)
     return out[np.isfinite(out)]
 
@@ -288,7 +360,8 @@ def bootstrap_cv_auc(kind, X, label, event_window, last_window, n_windows, featu
         w = cnt[inv].astype(float)
         p = cross_validate(kind, X, label, event_window, last_window, n_windows, features, xy,
                            blocks, buffer, C, weight=w)
-        out.append(auc(label, np.nan_to_num(p, nan=0.0), w))
+        out.append(auc_incident(label, event_window, last_window, np.nan_to_num(p, nan=0.0),
+                                w))
     out = np.asarray(out)
     return out[np.isfinite(out)]
 
@@ -309,13 +382,14 @@ def bootstrap_coefficients(kind, X, label, event_window, last_window, n_windows,
 
 def shuffled_baseline(kind, X, label, event_window, last_window, n_windows, features, xy,
                       blocks, buffer, C, n_shuffle: int, rng) -> np.ndarray:
-    """Out-of-block AUCs with the descriptors shuffled across sites (no real relation)."""
+    """Out-of-block incident AUCs with the descriptors shuffled across sites (no real
+    relation)."""
     out = []
     for _ in range(n_shuffle):
         perm = rng.permutation(len(label))
         p = cross_validate(kind, X[perm], label, event_window, last_window, n_windows, features,
                            xy, blocks, buffer, C)
-        out.append(auc(label, p))
+        out.append(auc_incident(label, event_window, last_window, p))
     return np.asarray(out)
 
 

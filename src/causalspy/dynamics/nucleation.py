@@ -402,9 +402,15 @@ def _prepare(series, before, after, *, need_labels: bool, radius, window, max_wi
     find_kwargs.setdefault("separation", atoms.metadata["parameters"]["separation"])
     desc = hexagonal_descriptors(atoms)
     sites = site_descriptors(desc, radius=radius)
+    a_px = sites.attrs["a_px"]
+    # a site whose neighbourhood the field of view cuts has biased densities, distances and
+    # averages, and the edge is where growth arrives last (or a generator lets nothing
+    # nucleate): kept in, such sites let any model "predict" the edge, not nucleation
+    bx, by = sites["x"].to_numpy(float), sites["y"].to_numpy(float)
+    edge = np.minimum.reduce([bx, by, box[1] - box[0] - bx, box[3] - box[2] - by])
+    sites.loc[edge < radius * a_px, "flag"] = True
     sites["x"] += box[0]
     sites["y"] += box[2]
-    a_px = sites.attrs["a_px"]
     xy = sites[["x", "y"]].to_numpy(float)
     usable = ~sites["flag"].to_numpy(bool)
     if usable.sum() < MIN_SITES:
@@ -483,7 +489,9 @@ def predict_nucleation(series, before: int, after: int | None = None, *,
         no validation; ``before`` may equal the number of frames).
     radius : float
         Neighbourhood radius (lattice parameters) of the descriptors; also the
-        buffer between training and held-out blocks.
+        buffer between training and held-out blocks, and the band along the
+        edge of the analysed region whose sites are left out (the view cuts
+        their neighbourhoods).
     window : int, optional
         Frames averaged per label window (default: enough for at most
         ``max_windows`` windows). Averaging beats noise; each window costs
@@ -632,25 +640,33 @@ def predict_nucleation(series, before: int, after: int | None = None, *,
     # --- validation against where nucleation actually happened
     validation = {"validated": lab is not None, "training": train_desc}
     if lab is not None:
-        # cases: nucleation sites; controls: sites still 2H in the last window. Sites a
-        # growing region reached first are censored (they could no longer nucleate) and
-        # leave both groups: the cumulative/dynamic AUC of survival analysis
+        # each nucleation site against the sites still at risk (2H, not yet reached by a
+        # growing region) in the window its nucleus formed: the incident/dynamic AUC of
+        # survival analysis, 0.5 in expectation for a score unrelated to the hazard however
+        # growth thins the risk sets. The cumulative AUC (nucleation sites against the
+        # sites still 2H at the end, censored ones left out) is kept for reference: growth
+        # removes the neighbours of nuclei from its controls, and with a hazard that
+        # varies smoothly over space those are the high-risk sites, so it reads high
         y = sites["label"].to_numpy()[usable]
+        ev = sites["event_window"].to_numpy()[usable]
+        last = sites["last_window"].to_numpy()[usable]
         p = prob[usable]
         tid = hz.tiles(xy[usable], 2 * radius * a_px)
-        a = hz.auc(y, p)
+        a = hz.auc_incident(y, ev, last, p)
+        a_cum = hz.auc(y, p)
         a_all = hz.auc((y == 1).astype(int), p)
         if own_labels:
-            boots = hz.bootstrap_cv_auc(model, Xu, y, tr["event"], tr["last"], nw, feats,
-                                        xy[usable], blocks, buffer, C, tid, n_boot, rng)
+            boots = hz.bootstrap_cv_auc(model, Xu, y, ev, last, nw, feats, xy[usable], blocks,
+                                        buffer, C, tid, n_boot, rng)
         else:   # a model fitted elsewhere: only the sites vary
-            boots = hz.tile_bootstrap_auc(y, p, tid, n_boot, rng)
+            boots = hz.tile_bootstrap_auc(y, p, tid, n_boot, rng, ev, last)
         lo, hi = (np.percentile(boots, [2.5, 97.5]) if len(boots) else (np.nan, np.nan))
         if own_labels:
-            sh = hz.shuffled_baseline(model, Xu, y, tr["event"], tr["last"], nw, feats, xy[usable],
-                                      blocks, buffer, C, n_shuffle, rng)
+            sh = hz.shuffled_baseline(model, Xu, y, ev, last, nw, feats, xy[usable], blocks,
+                                      buffer, C, n_shuffle, rng)
         else:
-            sh = np.array([hz.auc(y, p[rng.permutation(len(p))]) for _ in range(n_shuffle)])
+            sh = np.array([hz.auc_incident(y, ev, last, p[rng.permutation(len(p))])
+                           for _ in range(n_shuffle)])
         nuc = sites[sites["label"] == 1].groupby("nucleus")[["x", "y"]].mean().to_numpy()
         k = max(1, int(len(nuc)))
         hit, chance = hz.top_k(p, xy[usable], nuc, k, 1.0 * a_px)
@@ -661,7 +677,7 @@ def predict_nucleation(series, before: int, after: int | None = None, *,
             "shuffled_auc_high": float(np.percentile(sh, 97.5)) if len(sh) else np.nan,
             "p_value": float((1 + np.sum(sh >= a)) / (1 + len(sh))) if len(sh) else np.nan,
             "top_k": k, "top_k_hit_rate": hit, "top_k_chance": chance,
-            "auc_all_sites": a_all,
+            "auc_cumulative": a_cum, "auc_all_sites": a_all,
             "n_sites": int(usable.sum()), "n_nucleation_sites": int((y == 1).sum()),
             "n_controls": int((y == 0).sum()), "n_censored": int((y < 0).sum()),
             "n_nuclei": int(len(nuc)), "n_windows": nw,

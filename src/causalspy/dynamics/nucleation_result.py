@@ -28,14 +28,19 @@ class NucleationPrediction:
     sites : pandas.DataFrame
         One row per metal (cell) site: ``site``, ``x``, ``y`` (px, frame-0
         coordinates), ``phase`` and ``defect`` before the transition, ``flag``
-        (not used), the descriptors, ``probability`` (out-of-block when
-        validated on this series; NaN for flagged sites), ``fold`` (spatial
+        (not used: not measurable, or within ``radius`` of the edge of the
+        analysed region, where the view cuts the neighbourhood), the
+        descriptors, ``probability`` (out-of-block when validated on this
+        series; NaN for flagged sites), ``fold`` (spatial
         block), and from the later frames ``label`` (1 nucleation site, 0 not,
         -1 not used), ``nucleus`` (id), ``flip_window``, ``event_window``,
         ``last_window`` (-1 where not applicable).
     validation : dict
-        ``auc`` with a tile-bootstrap 95 % interval (``auc_low``,
-        ``auc_high``), the shuffled-descriptor baseline (``shuffled_auc_*``,
+        ``auc`` (the incident/dynamic AUC: each nucleation site against the
+        sites still at risk when its nucleus formed) with a tile-bootstrap
+        95 % interval (``auc_low``, ``auc_high``), ``auc_cumulative``
+        (nucleation sites against sites still 2H at the end, for reference),
+        the shuffled-descriptor baseline (``shuffled_auc_*``,
         ``p_value``), ``top_k_hit_rate`` (fraction of the ``top_k`` most
         probable sites within one lattice parameter of a true nucleus) and
         its ``top_k_chance``, counts, and ``predictable`` (the AUC interval
