@@ -276,6 +276,27 @@ def test_zspy_and_hspy_lazy_read(tmp_path):
         assert m.axes_manager.signal_axes[0].scale == pytest.approx(0.02)
 
 
+def test_blockfile_read_through_rosettasciio(tmp_path):
+    """A .blo (NanoMegas blockfile, uint8) scan: the signal type is set on load and the maps
+    equal those of the same data in memory, also through ``causalspy fourd``."""
+    from causalspy.cli import main
+
+    s, _ = fourd_stem(scan_shape=(10, 10), detector_shape=(48, 48), counts=4e3, seed=2)
+    raw = np.clip(np.rint(np.asarray(s.data)), 0, 255).astype(np.uint8)
+    hs.signals.Signal2D(raw).save(tmp_path / "scan.blo")
+    c = (23.5, 23.5)
+    kw = {"center": c, "detectors": [annular_detector("vbf", (48, 48), c, 0, 8)]}
+    ref = fourd_descriptor_maps(Diffraction4D(raw.astype(np.float32)), **kw)
+    lz = hs.load(tmp_path / "scan.blo", lazy=True)
+    lz.set_signal_type("diffraction_4d")
+    assert isinstance(lz, LazyDiffraction4D)
+    np.testing.assert_allclose(lz.descriptor_maps(**kw).data, ref.data, rtol=1e-6, atol=1e-6)
+    assert main(["fourd", str(tmp_path / "scan.blo"), "--out", str(tmp_path / "m.hspy")]) == 0
+    m = hs.load(tmp_path / "m.hspy")
+    full = fourd_descriptor_maps(Diffraction4D(raw.astype(np.float32)))
+    np.testing.assert_allclose(m.get_map("vbf").data, full.get_map("vbf").data, rtol=1e-6)
+
+
 def test_to_pyxem_same_data_or_clear_error():
     s = Diffraction4D(np.ones((3, 3, 8, 8), np.float32))
     try:

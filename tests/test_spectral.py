@@ -247,3 +247,22 @@ def test_cli_spectral_bad_input_one_line(si, tmp_path, capsys):
         assert len(err.splitlines()) == 1 and err.startswith("causalspy: error:"), err
         assert __import__("re").search(match, err), (argv, err)
     assert not (tmp_path / "m.hspy").exists()
+
+
+def test_cli_spectral_eds_lines(tmp_path):
+    import hyperspy.api as hs
+
+    from causalspy.cli import main
+
+    rng = np.random.default_rng(1)
+    e = np.arange(0.2, 10.0, 0.01)  # keV
+    area = rng.uniform(1e4, 8e4, (3, 4))
+    sig = 0.13 / 2.3548
+    peak = 0.01 * np.exp(-0.5 * ((e - 6.4039) / sig) ** 2) / (sig * np.sqrt(2 * np.pi))
+    data = rng.poisson((300 - 15 * e) + area[..., None] * peak).astype(float)
+    _spectra(data, e, scale=0.01, offset=0.2, units="keV").save(tmp_path / "eds.hspy")
+    assert main(["spectral", str(tmp_path / "eds.hspy"), "--eds-lines", "Fe_Ka", "--out",
+                 str(tmp_path / "m.hspy")]) == 0
+    m = hs.load(tmp_path / "m.hspy")
+    got, err = m.get_map("Fe_Ka").data, m.get_map("Fe_Ka_err").data
+    assert np.all(np.abs(got - 0.9832 * area) < 4 * err)  # 98.3 % of a Gaussian in +/-1.2 FWHM
