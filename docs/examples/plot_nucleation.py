@@ -24,16 +24,17 @@ params = dict(n_frames=13, shape=(256, 256), n_nuclei=15, min_separation=2.5,
               growth_speed=0.3, hazard={"strain": 2.5, "vacancy_density": 1.0})
 
 
-def run(seed, **kw):
+def series(seed):
     s, truth = insitu_series(seed=seed, **params)
-    before = truth.first_transition_frame      # frames 0..before-1 are still 2H
-    return s, truth, predict_nucleation(s, before=before, after=before + 5, n_boot=50,
-                                        causal=False, **kw)
+    return s, truth, truth.first_transition_frame   # frames 0..before-1 are still 2H
 
 
-_, _, r1 = run(1)
-_, _, r2 = run(2)
-s, truth, res = run(0, train=[r1, r2])        # fitted on series 1 and 2, validated on 0
+s1, _, b1 = series(1)
+s2, _, b2 = series(2)
+s, truth, before = series(0)
+# fitted on series 1 and 2 (each labelled from its own later frames), validated on 0
+res = predict_nucleation(s, before=before, after=before + 6, train=[(s1, b1), (s2, b2)],
+                         n_boot=50, causal=False)
 print(res)
 print(res.verdict)
 
