@@ -128,6 +128,10 @@ class GaussianFit:
         Principal widths (px) and major-axis angle from +x (rad).
     intensity, intensity_err : ndarray
         Integrated intensity ``2 pi A sigma_major sigma_minor`` and its error.
+    intensity_err_local : ndarray
+        The intensity's error with the neighbours held at their fits (the
+        information of the column's own window only): for a test whether there
+        is a column at all, given its neighbours.
     chi2 : ndarray
         Reduced chi-square in each column's window.
     converged, ok : ndarray of bool
@@ -153,6 +157,7 @@ class GaussianFit:
     rotation: np.ndarray
     intensity: np.ndarray
     intensity_err: np.ndarray
+    intensity_err_local: np.ndarray
     chi2: np.ndarray
     converged: np.ndarray
     ok: np.ndarray
@@ -497,6 +502,7 @@ def refine_gaussian(
     grad[:, _QC] = -0.5 * intensity * qa / det
     grad[:, _QB] = intensity * qb / det
     var_i = np.einsum("ni,nij,nj->n", grad, C, grad)
+    var_i0 = np.einsum("ni,nij,nj->n", grad, C0, grad)
     return GaussianFit(
         x=p[:, _X].copy(),
         y=p[:, _Y].copy(),
@@ -510,6 +516,7 @@ def refine_gaussian(
         rotation=rot,
         intensity=intensity,
         intensity_err=np.sqrt(np.maximum(var_i, 0)),
+        intensity_err_local=np.sqrt(np.maximum(var_i0, 0)),
         chi2=chi2_red,
         converged=conv & ok,
         ok=ok,
