@@ -92,9 +92,15 @@ def test_transition_labels_nuclei_growth_and_censoring():
     # a one-window misreading at site 28 (1T in window 2, 2H in window 3) is no nucleus
     P[2, 28] = 1
     P[4, 7] = np.nan     # an unseen site-window does not break a flip
+    # a site next to nucleus A whose phase can never be read (a vacancy, say)
+    xy = np.vstack([xy, [5 * A_PX, 0.9 * A_PX]])
+    P = np.column_stack([P, np.full(nw, np.nan)])
     lab = transition_labels(P, xy, A_PX)
     assert lab.loc[5, "label"] == 1 and lab.loc[5, "event_window"] == 1
-    assert set(np.flatnonzero(lab["label"] == 1)) == {5, 20, 21}
+    # the nucleus is a place: the sites within core_radius of a new region's centroid,
+    # whether read as 1T then (5), later (4, 6) or never (30)
+    assert set(np.flatnonzero(lab["label"] == 1)) == {4, 5, 6, 20, 21, 30}
+    assert lab.loc[30, "flip_window"] == -1 and lab.loc[6, "event_window"] == 1
     assert lab.loc[20, "nucleus"] == lab.loc[21, "nucleus"] != lab.loc[5, "nucleus"]
     # a site reached by growth is censored the window before, not counted as negative
     assert lab.loc[7, "flip_window"] == 3 and lab.loc[7, "last_window"] == 2

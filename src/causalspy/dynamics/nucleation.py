@@ -288,7 +288,7 @@ def _phase_at(img, box, series, sites_xy, a_px, find_kwargs) -> np.ndarray:
 
 def transition_labels(phases: np.ndarray, xy: np.ndarray, a_px: float,
                       usable: np.ndarray | None = None, min_size: int = 1,
-                      core_radius: float = 1.0) -> pd.DataFrame:
+                      core_radius: float = 1.2) -> pd.DataFrame:
     """Flip window, nucleus and at-risk interval of every site from its phase over time.
 
     Parameters
@@ -303,9 +303,10 @@ def transition_labels(phases: np.ndarray, xy: np.ndarray, a_px: float,
     min_size : int
         Smallest new 1T region counted as a nucleus (1: a single site).
     core_radius : float
-        Sites of a new region within this many lattice parameters of its
-        centroid are the nucleation sites (at least the one nearest to it);
-        the rest of the region had already grown out of them and is censored.
+        Sites within this many lattice parameters of a new region's centroid
+        are its nucleation sites (at least the member nearest to it), whether
+        or not their own phase could be read: the nucleus is a place. The
+        rest of the region had already grown out of them and is censored.
 
     Returns
     -------
@@ -354,8 +355,17 @@ def transition_labels(phases: np.ndarray, xy: np.ndarray, a_px: float,
                 continue
             # a region seen one window after it formed has grown: its core (around the
             # centroid) is where it nucleated, the rest was reached by growth (censored)
-            dc = np.hypot(*(xy[members] - xy[members].mean(axis=0)).T)
-            core = members[dc <= max(core_radius * a_px, dc.min() + 1e-9)]
+            c0 = xy[members].mean(axis=0)
+            dc = np.hypot(*(xy[members] - c0).T)
+            # the sites around the centroid, read as 1T or not: the phase read from the
+            # image cannot be read at a site with a missing chalcogen or metal, and it
+            # places a one-cell region on the metals around its new column, about a lattice
+            # parameter off the cell's own metal. Cases made of the readable members only
+            # tie the label to the readout: every such case has full coordination
+            d_all = np.hypot(*(xy - c0).T)
+            core = np.flatnonzero((d_all <= core_radius * a_px) & ((flip < 0) | (flip >= w))
+                                  & (nucleus < 0))
+            core = np.union1d(core, members[dc <= dc.min() + 1e-9])
             nucleus[core] = nid
             event[core] = w
             nid += 1
