@@ -264,162 +264,132 @@ def _step_band(band, img, owner, full, own_buf, p, cx, cy, row_dy, row_dx0, row_
                     ow[kk] = ob
                     va[kk] = 1.0
                 m += nin
-        # normal equations: one branch-free loop over the gathered pixels
+        # normal equations from moments. Every Jacobian entry but the background's
+        # is the column's model times a polynomial of degree <= 2 in (dx, dy), so J^T W J
+        # and J^T W r need only the weighted moments sum u dx^p dy^q (p + q <= 4) of
+        # u = w own^2, and (p + q <= 2) of w own mk and w own res. Along a window row
+        # dy is fixed: a branch-free loop accumulates 14 sums per pixel in dx alone,
+        # and the rows are combined with the powers of dy.
         ddx = cxi - x0
         ddy = cyi - y0
         iA = 1.0 / A
         c2 = 0.0
-        g0 = 0.0
-        h00 = 0.0
-        g1 = 0.0
-        h10 = 0.0
-        h11 = 0.0
-        g2 = 0.0
-        h20 = 0.0
-        h21 = 0.0
-        h22 = 0.0
-        g3 = 0.0
-        h30 = 0.0
-        h31 = 0.0
-        h32 = 0.0
         h33 = 0.0
-        g4 = 0.0
-        h40 = 0.0
-        h41 = 0.0
-        h42 = 0.0
-        h43 = 0.0
-        h44 = 0.0
-        g5 = 0.0
-        h50 = 0.0
-        h51 = 0.0
-        h52 = 0.0
-        h53 = 0.0
-        h54 = 0.0
-        h55 = 0.0
-        g6 = 0.0
-        h60 = 0.0
-        h61 = 0.0
-        h62 = 0.0
-        h63 = 0.0
-        h64 = 0.0
-        h65 = 0.0
-        h66 = 0.0
-        for kk in range(K):
-            dx = ofx[kk] + ddx
-            dy = ofy[kk] + ddy
-            own = ow[kk]
-            mk = mi[kk]
-            res = tt[kk] - own - mk * b
-            var = alpha + beta * (dd[kk] - res)
-            var = max(var, floor)
-            wt = va[kk] / var
-            wts[kk] = wt
-            c2 += wt * res * res
-            j0 = own * (qa * dx + qb * dy)
-            j1 = own * (qb * dx + qc * dy)
-            j2 = own * iA
-            j3 = mk
-            j4 = -0.5 * own * dx * dx
-            j5 = -own * dx * dy
-            j6 = -0.5 * own * dy * dy
-            w0 = wt * j0
-            g0 += w0 * res
-            h00 += w0 * j0
-            w1 = wt * j1
-            g1 += w1 * res
-            h10 += w1 * j0
-            h11 += w1 * j1
-            w2 = wt * j2
-            g2 += w2 * res
-            h20 += w2 * j0
-            h21 += w2 * j1
-            h22 += w2 * j2
-            w3 = wt * j3
-            g3 += w3 * res
-            h30 += w3 * j0
-            h31 += w3 * j1
-            h32 += w3 * j2
-            h33 += w3 * j3
-            w4 = wt * j4
-            g4 += w4 * res
-            h40 += w4 * j0
-            h41 += w4 * j1
-            h42 += w4 * j2
-            h43 += w4 * j3
-            h44 += w4 * j4
-            w5 = wt * j5
-            g5 += w5 * res
-            h50 += w5 * j0
-            h51 += w5 * j1
-            h52 += w5 * j2
-            h53 += w5 * j3
-            h54 += w5 * j4
-            h55 += w5 * j5
-            w6 = wt * j6
-            g6 += w6 * res
-            h60 += w6 * j0
-            h61 += w6 * j1
-            h62 += w6 * j2
-            h63 += w6 * j3
-            h64 += w6 * j4
-            h65 += w6 * j5
-            h66 += w6 * j6
-        H[0, 0] = h00
-        g[0] = g0
-        H[1, 0] = h10
-        H[0, 1] = h10
-        H[1, 1] = h11
-        g[1] = g1
-        H[2, 0] = h20
-        H[0, 2] = h20
-        H[2, 1] = h21
-        H[1, 2] = h21
-        H[2, 2] = h22
-        g[2] = g2
-        H[3, 0] = h30
-        H[0, 3] = h30
-        H[3, 1] = h31
-        H[1, 3] = h31
-        H[3, 2] = h32
-        H[2, 3] = h32
+        g3 = 0.0
+        s00 = s10 = s20 = s30 = s40 = 0.0
+        s01 = s11 = s21 = s31 = 0.0
+        s02 = s12 = s22 = 0.0
+        s03 = s13 = 0.0
+        s04 = 0.0
+        t00 = t10 = t20 = t01 = t11 = t02 = 0.0
+        e00 = e10 = e20 = e01 = e11 = e02 = 0.0
+        for rr in range(nrow):
+            nin = row_ilen[rr]
+            if nin == 0:
+                continue
+            kk0 = row_kk0[rr]
+            dy = ofy[kk0] + ddy
+            a0 = a1 = a2 = a3 = a4 = 0.0
+            b0 = b1 = b2 = 0.0
+            f0 = f1 = f2 = 0.0
+            for kk in range(kk0, kk0 + nin):
+                dx = ofx[kk] + ddx
+                own = ow[kk]
+                mk = mi[kk]
+                res = tt[kk] - own - mk * b
+                var = alpha + beta * (dd[kk] - res)
+                var = max(var, floor)
+                wt = va[kk] / var
+                wts[kk] = wt
+                wr = wt * res
+                c2 += wr * res
+                wm = wt * mk
+                h33 += wm
+                g3 += wm * res
+                wo = wt * own
+                u = wo * own
+                dx2 = dx * dx
+                a0 += u
+                a1 += u * dx
+                a2 += u * dx2
+                a3 += u * dx2 * dx
+                a4 += u * dx2 * dx2
+                cm = wo * mk
+                b0 += cm
+                b1 += cm * dx
+                b2 += cm * dx2
+                er = wo * res
+                f0 += er
+                f1 += er * dx
+                f2 += er * dx2
+            dy2 = dy * dy
+            s00 += a0
+            s10 += a1
+            s20 += a2
+            s30 += a3
+            s40 += a4
+            s01 += a0 * dy
+            s11 += a1 * dy
+            s21 += a2 * dy
+            s31 += a3 * dy
+            s02 += a0 * dy2
+            s12 += a1 * dy2
+            s22 += a2 * dy2
+            s03 += a0 * dy2 * dy
+            s13 += a1 * dy2 * dy
+            s04 += a0 * dy2 * dy2
+            t00 += b0
+            t10 += b1
+            t20 += b2
+            t01 += b0 * dy
+            t11 += b1 * dy
+            t02 += b0 * dy2
+            e00 += f0
+            e10 += f1
+            e20 += f2
+            e01 += f0 * dy
+            e11 += f1 * dy
+            e02 += f0 * dy2
+        # J0 = own (qa dx + qb dy), J1 = own (qb dx + qc dy), J2 = own / A, J3 = mk,
+        # J4 = -own dx^2 / 2, J5 = -own dx dy, J6 = -own dy^2 / 2
+        H[0, 0] = qa * qa * s20 + 2.0 * qa * qb * s11 + qb * qb * s02
+        H[1, 0] = qa * qb * s20 + (qa * qc + qb * qb) * s11 + qb * qc * s02
+        H[1, 1] = qb * qb * s20 + 2.0 * qb * qc * s11 + qc * qc * s02
+        H[2, 0] = iA * (qa * s10 + qb * s01)
+        H[2, 1] = iA * (qb * s10 + qc * s01)
+        H[2, 2] = iA * iA * s00
+        H[3, 0] = qa * t10 + qb * t01
+        H[3, 1] = qb * t10 + qc * t01
+        H[3, 2] = iA * t00
         H[3, 3] = h33
+        H[4, 0] = -0.5 * (qa * s30 + qb * s21)
+        H[4, 1] = -0.5 * (qb * s30 + qc * s21)
+        H[4, 2] = -0.5 * iA * s20
+        H[4, 3] = -0.5 * t20
+        H[4, 4] = 0.25 * s40
+        H[5, 0] = -(qa * s21 + qb * s12)
+        H[5, 1] = -(qb * s21 + qc * s12)
+        H[5, 2] = -iA * s11
+        H[5, 3] = -t11
+        H[5, 4] = 0.5 * s31
+        H[5, 5] = s22
+        H[6, 0] = -0.5 * (qa * s12 + qb * s03)
+        H[6, 1] = -0.5 * (qb * s12 + qc * s03)
+        H[6, 2] = -0.5 * iA * s02
+        H[6, 3] = -0.5 * t02
+        H[6, 4] = 0.25 * s22
+        H[6, 5] = 0.5 * s13
+        H[6, 6] = 0.25 * s04
+        for a in range(NP):
+            for cc in range(a):
+                H[cc, a] = H[a, cc]
+        g[0] = qa * e10 + qb * e01
+        g[1] = qb * e10 + qc * e01
+        g[2] = iA * e00
         g[3] = g3
-        H[4, 0] = h40
-        H[0, 4] = h40
-        H[4, 1] = h41
-        H[1, 4] = h41
-        H[4, 2] = h42
-        H[2, 4] = h42
-        H[4, 3] = h43
-        H[3, 4] = h43
-        H[4, 4] = h44
-        g[4] = g4
-        H[5, 0] = h50
-        H[0, 5] = h50
-        H[5, 1] = h51
-        H[1, 5] = h51
-        H[5, 2] = h52
-        H[2, 5] = h52
-        H[5, 3] = h53
-        H[3, 5] = h53
-        H[5, 4] = h54
-        H[4, 5] = h54
-        H[5, 5] = h55
-        g[5] = g5
-        H[6, 0] = h60
-        H[0, 6] = h60
-        H[6, 1] = h61
-        H[1, 6] = h61
-        H[6, 2] = h62
-        H[2, 6] = h62
-        H[6, 3] = h63
-        H[3, 6] = h63
-        H[6, 4] = h64
-        H[4, 6] = h64
-        H[6, 5] = h65
-        H[5, 6] = h65
-        H[6, 6] = h66
-        g[6] = g6
+        g[4] = -0.5 * e20
+        g[5] = -e11
+        g[6] = -0.5 * e02
         for a in range(NP):
             for cc in range(NP):
                 Hout[i, a, cc] = H[a, cc]
@@ -721,6 +691,99 @@ def _pixel_stats(img, owner, full, own_buf, p, cx, cy, row_dy, row_dx0, row_len,
                 lev_out[s, kk] = lv / var
 
 
+def _inv_spd(H, C, fail):
+    """``C[i] = inv(H[i])`` for a stack of 7x7 Fisher matrices, by Cholesky.
+
+    A matrix with ``H[3, 3] <= 0`` (a column that owns no pixel) has its
+    background taken out (unit diagonal). ``fail[i]`` is set where the
+    matrix is not numerically positive definite (``C[i]`` is then NaN).
+    """
+    n = H.shape[0]
+    M = np.empty((NP, NP))
+    L = np.zeros((NP, NP))
+    Li = np.zeros((NP, NP))
+    for i in range(n):
+        lone = H[i, 3, 3] <= 0.0
+        for a in range(NP):
+            for b in range(NP):
+                v = H[i, a, b]
+                if lone and (a == 3 or b == 3):
+                    v = 1.0 if a == b else 0.0
+                M[a, b] = v
+        ok = True
+        for a in range(NP):
+            for b in range(a + 1):
+                t = M[a, b]
+                for k in range(b):
+                    t -= L[a, k] * L[b, k]
+                if a == b:
+                    if not (t > 0.0) or not np.isfinite(t):
+                        ok = False
+                        break
+                    L[a, a] = math.sqrt(t)
+                else:
+                    L[a, b] = t / L[b, b]
+            if not ok:
+                break
+        fail[i] = not ok
+        if not ok:
+            for a in range(NP):
+                for b in range(NP):
+                    C[i, a, b] = np.nan
+            continue
+        # inverse of the lower triangle, then C = Li^T Li
+        for a in range(NP):
+            Li[a, a] = 1.0 / L[a, a]
+            for b in range(a):
+                t = 0.0
+                for k in range(b, a):
+                    t -= L[a, k] * Li[k, b]
+                Li[a, b] = t / L[a, a]
+            for b in range(a + 1, NP):
+                Li[a, b] = 0.0
+        for a in range(NP):
+            for b in range(a + 1):
+                t = 0.0
+                for k in range(a, NP):
+                    t += Li[k, a] * Li[k, b]
+                C[i, a, b] = t
+                C[i, b, a] = t
+
+
+def _schur_subtract(Heff, F, C0, pi, pj):
+    """``Heff[pi] -= F C0[pj] F^T`` and ``Heff[pj] -= F^T C0[pi] F`` for every pair."""
+    T = np.empty((NP, NP))
+    for q in range(pi.shape[0]):
+        i = pi[q]
+        j = pj[q]
+        # T = F C0[j]; Heff[i] -= T F^T
+        for a in range(NP):
+            for b in range(NP):
+                t = 0.0
+                for k in range(NP):
+                    t += F[q, a, k] * C0[j, k, b]
+                T[a, b] = t
+        for a in range(NP):
+            for b in range(NP):
+                t = 0.0
+                for k in range(NP):
+                    t += T[a, k] * F[q, b, k]
+                Heff[i, a, b] -= t
+        # T = F^T C0[i]; Heff[j] -= T F
+        for a in range(NP):
+            for b in range(NP):
+                t = 0.0
+                for k in range(NP):
+                    t += F[q, k, a] * C0[i, k, b]
+                T[a, b] = t
+        for a in range(NP):
+            for b in range(NP):
+                t = 0.0
+                for k in range(NP):
+                    t += T[a, k] * F[q, k, b]
+                Heff[j, a, b] -= t
+
+
 # no "nnan"/"ninf": the kernels test for non-finite values
 _opts = dict(cache=True, fastmath={"contract", "reassoc", "arcp", "nsz", "afn"}, nogil=True,
              error_model="numpy")
@@ -742,5 +805,8 @@ voronoi_par = njit(parallel=True, **_opts)(_voronoi)
 voronoi_ser = njit(**_ser_opts)(_voronoi)
 step_par = njit(parallel=True, **_opts)(_step)
 step_ser = njit(**_ser_opts)(_step)
-pixel_stats = njit(**_opts)(_pixel_stats)
+pixel_stats = njit(**_ser_opts)(_pixel_stats)
+pixel_stats_par = njit(parallel=True, **_opts)(_pixel_stats)
+inv_spd = njit(**_opts)(_inv_spd)
+schur_subtract = njit(**_opts)(_schur_subtract)
 cross_fisher = njit(parallel=True, **_opts)(_cross_fisher)
