@@ -183,6 +183,10 @@ def test_nmf_loadings_separate_two_phases():
     r = [abs(np.corrcoef(ld.ravel(), frac.ravel())[0, 1]) for ld in loads]
     assert min(r) > 0.95
     assert not hasattr(s, "learning_results") or s.learning_results.factors is None
+    m = fourd_descriptor_maps(LazyDiffraction4D(s.data).as_lazy(), decomposition=2)
+    r = [abs(np.corrcoef(m.get_map(n).data.ravel(), frac.ravel())[0, 1])
+         for n in ("nmf_0", "nmf_1")]
+    assert min(r) > 0.95  # lazy: chunk-wise MiniBatchNMF
 
 
 def test_dead_pixels_need_a_mask():

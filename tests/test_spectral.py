@@ -134,6 +134,11 @@ def test_decomposition_loadings_follow_the_mixture():
     assert s.learning_results.loadings is None
     m = spectral_descriptor_maps(s, decomposition=2)
     assert m.descriptor_names == ["nmf_0", "nmf_1"]
+    lz = s.as_lazy()
+    lz.data = lz.data.rechunk((5, 20, -1))
+    load = spectral_loadings(lz, 2, "NMF")  # chunk-wise MiniBatchNMF, not per spectrum
+    best = max(abs(np.corrcoef(v.ravel(), frac.ravel())[0, 1]) for v in load.values())
+    assert best > 0.95
 
 
 def test_edge_from_database_and_custom_edge():

@@ -612,7 +612,7 @@ def fourd_descriptor_maps(s, mask=None, detectors=None, decomposition: int = 0,
     CoM, DPC field, charge, potential and virtual images from one pass
     (:func:`dpc`), plus, with ``decomposition=k > 0``, the loadings of a
     ``k``-component HyperSpy decomposition of the patterns (``algorithm``:
-    ``"NMF"`` for eager data; lazy data use ``"ORNMF"`` or ``"PCA"``) as
+    ``"NMF"``; for lazy data HyperSpy's chunk-wise scikit-learn ``MiniBatchNMF``) as
     ``nmf_0 ... nmf_{k-1}`` (or ``pca_...``).
     """
     r = dpc(s, mask=mask, detectors=detectors, scheduler=scheduler, **dpc_kwargs)
@@ -648,9 +648,7 @@ def decomposition_loadings(s, n_components: int, algorithm: str = "NMF", mask=No
         work = work * (~np.asarray(mask, bool))
     if np.dtype(work.data.dtype).kind != "f":
         work.change_dtype("float32")
-    algo = algorithm
-    if lazy and algo == "NMF":
-        algo = "ORNMF"
+    algo = algorithm  # lazy "NMF": HyperSpy's chunk-wise MiniBatchNMF (ORNMF is per pattern)
     kw = {"output_dimension": n_components} if algo in ("NMF", "ORNMF") else {}
     work.decomposition(algorithm=algo, print_info=False, **kw)
     loads = work.get_decomposition_loadings()
