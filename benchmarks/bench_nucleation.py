@@ -106,7 +106,8 @@ def pooled(parts, key_y, key_ev, key_last, key_score, n_boot, seed):
 def run_condition(name, hazard, seeds, n_boot, n_shuffle, cache):
     print(f"\n== hazard {name}: {hazard or 'none (every site equally likely)'}")
     results, truths = [], []
-    key = "dependent" if hazard else "none"
+    key = "none" if not hazard else "dependent" if hazard == DEPENDENT else "dependent_" + "_".join(
+        f"{k}{v:g}" for k, v in sorted(hazard.items()))
     for seed in seeds:
         m, truth, dt = measured(key, hazard, seed, cache)
         res = predict_nucleation(m, before=m.metadata["before"], n_boot=n_boot,
@@ -159,8 +160,8 @@ def run_condition(name, hazard, seeds, n_boot, n_shuffle, cache):
           f"0.5: {covers}/{len(los)}")
     allfit = predict_nucleation(results[0], before=results[0].metadata["before"],
                                 train=results, n_boot=n_boot, causal=True, causal_boot=20)
-    print("  drivers (fitted on all series; log-odds per SD, 95 % tile-bootstrap interval; "
-          "graph: direct edge into nucleation, bootstrap confidence):")
+    print("  drivers (fitted on all series; log-odds per SD, simultaneous 95 % tile-bootstrap "
+          "intervals; graph: direct edge into nucleation, bootstrap confidence):")
     for r in allfit.drivers.itertuples():
         true = (hazard or {}).get(r.descriptor)
         g = f"{r.graph_confidence:.0%}" if r.graph_edge else "-"

@@ -145,6 +145,23 @@ def test_models_recover_drivers_and_chance(kind):
     assert abs(np.mean(aucs) - 0.5) < 0.06
 
 
+def test_drivers_claim_only_real_effects():
+    """Ten descriptors: with none driving the hazard no effect is claimed (simultaneous
+    intervals); the real drivers come out with their signs."""
+    from causalspy.dynamics.nucleation import _drivers
+
+    feats = [f"d{k}" for k in range(10)]
+    for beta, want in (([0.0] * 10, {}), ([1.0, -0.8] + [0.0] * 8, {"d0": "raises",
+                                                                      "d1": "lowers"})):
+        X, y, ev, last, nw, xy = _synthetic_sites(beta, seed=5)
+        tr = {"X": X, "y": y, "event": ev, "last": last, "nw": nw, "xy": xy}
+        m = hz.fit_model("hazard", X, y, ev, last, nw, feats, C=1.0)
+        df, _ = _drivers("hazard", m, tr, feats, 1.0, A_PX, 200, 1.0,
+                         np.random.default_rng(0), False, 0, 0)
+        claims = {r.descriptor: r.effect for r in df.itertuples() if r.effect != "no evidence"}
+        assert claims == want
+
+
 def test_incident_auc_unbiased_under_informative_censoring():
     """Growth removes sites from the risk sets depending on the score (as it does near the
     edge of the view, or around nuclei when the hazard varies smoothly): the incident AUC of

@@ -769,7 +769,10 @@ def _drivers(model, fitted, tr, feats, radius, a_px, n_boot, C, rng, causal, cau
     tid = hz.tiles(tr["xy"], 2 * radius * a_px)
     B = hz.bootstrap_coefficients(model, tr["X"], tr["y"], tr["event"], tr["last"], tr["nw"],
                                   feats, tid, n_boot, C, rng)
-    lo, hi = np.percentile(B, [2.5, 97.5], axis=0)
+    # simultaneous 95 % intervals (Bonferroni over the descriptors): an "effect" is a claim
+    # about each of them, and ten separate 95 % intervals make a false one every other run
+    alpha = 0.05 / len(feats)
+    lo, hi = np.percentile(B, [50 * alpha, 100 - 50 * alpha], axis=0)
     df["coef_low"], df["coef_high"] = lo, hi
     df["p_sign"] = np.where(coef >= 0, (B > 0).mean(0), (B < 0).mean(0))
     df["effect"] = np.where(lo > 0, "raises", np.where(hi < 0, "lowers", "no evidence"))

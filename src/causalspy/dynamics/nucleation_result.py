@@ -47,7 +47,8 @@ class NucleationPrediction:
         lies above 0.5).
     drivers : pandas.DataFrame
         Per descriptor: standardized coefficient (log-odds per standard
-        deviation) with bootstrap interval, ``odds_ratio``, ``p_sign``,
+        deviation) with a simultaneous 95 % bootstrap interval (Bonferroni
+        over the descriptors: ``coef_low``, ``coef_high``), ``odds_ratio``, ``p_sign``,
         ``effect`` ("raises", "lowers", "no evidence"), and from the causal
         graph ``graph_edge`` (a directed edge descriptor → nucleation) with its
         bootstrap ``graph_confidence``.
