@@ -40,6 +40,7 @@ FORMAT = "causalspy.bayes.MapPosterior"
 FORMAT_VERSION = 1
 #: Box half-width of the Hilbert-space basis, in units of the map's half-extent.
 BOX_FACTOR = 1.5
+_CACHE: dict = {}
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,10 @@ class MapModel:
     """A physical mean function of position ``f(X, Y; theta)`` for :func:`fit_map`.
 
     ``X``, ``Y`` are coordinates relative to the map's centre (calibrated units).
+    ``linear(X, Y)`` returns the columns ``(n, k)`` of the functions the mean
+    reaches through its linear parameters ``linear_params`` (a constant, a
+    plane): the GP residual is kept orthogonal to them, so that the physics and
+    the residual do not trade off (see :func:`fit_map`, Notes).
     """
 
     name: str
@@ -54,10 +59,20 @@ class MapModel:
     params: tuple[tuple[str, str, str], ...]  # (name, support, meaning)
     mean: object
     default_priors: object
+    linear: object = None
+    linear_params: tuple[str, ...] = ()
 
 
 def _plane(xp, X, Y, b, s_x, s_y):
     return b + s_x * X + s_y * Y
+
+
+def _plane_lin(X, Y):
+    return np.column_stack([np.ones(X.size), X.ravel(), Y.ravel()])
+
+
+def _constant_lin(X, Y):
+    return np.ones((X.size, 1))
 
 
 def _plane_pri(X, Y, z):
@@ -94,19 +109,19 @@ def _wall_pri(X, Y, z):
 #: Physical mean functions of a map.
 MAP_MODELS: dict[str, MapModel] = {
     "constant": MapModel("constant", "b", (("b", "real", "mean value"),), _constant,
-                         _constant_pri),
+                         _constant_pri, _constant_lin, ("b",)),
     "plane": MapModel("plane", "b + s_x*X + s_y*Y",
                       (("b", "real", "value at the map centre"),
                        ("s_x", "real", "gradient along x (per unit length)"),
                        ("s_y", "real", "gradient along y (per unit length)")),
-                      _plane, _plane_pri),
+                      _plane, _plane_pri, _plane_lin, ("b", "s_x", "s_y")),
     "wall": MapModel("wall", "P_s*tanh((X cos(phi) + Y sin(phi) - d)/w) + b",
                      (("P_s", "real", "half the step across the wall"),
                       ("phi", "real", "direction of the wall normal (rad, from +x)"),
                       ("d", "real", "signed distance of the wall from the map centre"),
                       ("w", "positive", "wall half-width"),
                       ("b", "real", "value on the wall")),
-                     _wall, _wall_pri),
+                     _wall, _wall_pri, _constant_lin, ("b",)),
 }
 _GP_PARAMS = (("amp", "positive", "residual amplitude (sd of the GP)"),
               ("ell", "positive", "residual length scale"),
@@ -128,6 +143,119 @@ def _basis(X, Y, L, m):
 def _spectral(xp, lam, amp, ell):
     """Spectral density of the 2-D squared-exponential kernel at |omega|^2 = lam."""
     return amp ** 2 * 2 * math.pi * ell ** 2 * xp.exp(-0.5 * ell ** 2 * lam)
+
+
+def _noise_guess(z: np.ndarray) -> float:
+    """Pixel noise sd from neighbour differences (robust; a smooth signal adds little)."""
+    d = np.concatenate([np.diff(z, axis=0).ravel(), np.diff(z, axis=1).ravel()])
+    d = d[np.isfinite(d)]
+    if d.size < 10:
+        return 0.0
+    return float(1.4826 * np.median(np.abs(d - np.median(d))) / math.sqrt(2))
+
+
+def _sampler(mm: MapModel, pri: dict, white: tuple, chains: int, warmup: int, draws: int,
+             target_accept: float):
+    """A cached ``run(seed, model_args) -> (samples, extra)`` for this map model.
+
+    As in :func:`causalspy.bayes.fit`: NumPyro's NUTS kernel driven by one
+    jit-compiled ``lax.scan`` (warm-up, then draws) with the data and prior values
+    as arguments, compiled once per model, prior families, map size and sampler
+    settings (``MCMC.run`` would trace and compile several functions per fit).
+    """
+    numpyro, jax, _ = require()
+    import jax.numpy as jnp
+    import numpyro.distributions as dist
+    from jax.flatten_util import ravel_pytree
+    from numpyro.distributions import constraints
+    from numpyro.infer import init_to_median
+    from numpyro.infer.hmc import hmc
+    from numpyro.infer.util import initialize_model
+
+    fams = tuple((k, p.family) for k, p in pri.items())
+    key = (mm.name, fams, white, chains, warmup, draws, target_accept)
+    if key in _CACHE:
+        return _CACHE[key]
+    specs = dict(pri)  # families only: the values come in as arguments
+    phys = [p[0] for p in mm.params]
+    mfun = mm.mean
+
+    def gp_model(jX, jY, jz, jphi, jlam, jPtP, jc0, jT, pargs):
+        pa = dict(zip(specs, pargs, strict=True))
+        th = {}
+        if white:
+            u = numpyro.sample("_white", dist.ImproperUniform(
+                constraints.real_vector, (), (len(white),)))
+            beta = jc0 + jT @ u
+            for i, k in enumerate(white):
+                th[k] = numpyro.deterministic(k, beta[i])
+                numpyro.factor(f"_prior_{k}", specs[k].to_numpyro(pa[k]).log_prob(th[k]))
+        th.update({k: numpyro.sample(k, p.to_numpyro(pa[k])) for k, p in specs.items()
+                   if k not in white})
+        mu = mfun(jnp, jX, jY, **{k: th[k] for k in phys})
+        r = jz - mu
+        n = jz.shape[0]
+        sq = jnp.sqrt(_spectral(jnp, jlam, th["amp"], th["ell"]))
+        sig = th["sigma"]
+        # r' K^-1 r with K = sigma^2 I + Phi S Phi' (Woodbury, B = I + S^1/2 Phi'Phi S^1/2
+        # / sigma^2), written as the minimum of ||r - Phi S^1/2 g||^2 / sigma^2 + ||g||^2:
+        # two positive terms, no cancellation
+        B = jnp.eye(sq.size) + sq[:, None] * jPtP * sq[None, :] / sig ** 2
+        Lc = jnp.linalg.cholesky(B)
+        w = sq * (jphi.T @ r) / sig
+        g = jax.scipy.linalg.cho_solve((Lc, True), w) / sig
+        e = r - jphi @ (sq * g)
+        quad = e @ e / sig ** 2 + g @ g
+        logdet = 2 * jnp.sum(jnp.log(jnp.diag(Lc))) + 2 * n * jnp.log(sig)
+        numpyro.factor("z", -0.5 * (quad + logdet + n * math.log(2 * math.pi)))
+
+    state: dict = {}
+
+    @jax.jit
+    def run_chain(z0, rng_key, model_args):
+        init_kernel, sample_kernel = hmc(potential_fn_gen=state["pe_gen"], algo="NUTS")
+        # a first guess of the posterior scales in the unconstrained space (whitened
+        # linear part: 1; log sigma: 1/sqrt(2n), the sd of a variance estimate's log;
+        # log amp, log ell: 0.1; the rest 1) so that the first warm-up window, before the
+        # mass matrix is adapted, does not need ~100 leapfrog steps per iteration
+        n = model_args[2].shape[0]
+        guess = {k: jnp.full(jnp.shape(v), {"sigma": 0.5 / n, "amp": 1e-2, "ell": 1e-2}.get(
+            k, 1.0)) for k, v in z0.items()}
+        inv_mass = jnp.diag(ravel_pytree(guess)[0])
+        st = init_kernel(z0, warmup, dense_mass=True, target_accept_prob=target_accept,
+                         inverse_mass_matrix=inv_mass, model_args=model_args,
+                         rng_key=rng_key)
+
+        def warm(s, _):
+            return sample_kernel(s, model_args=model_args), None
+
+        def keep(s, _):
+            s = sample_kernel(s, model_args=model_args)
+            return s, (s.z, s.diverging, s.num_steps)
+
+        st, _ = jax.lax.scan(warm, st, None, length=warmup)
+        _, (zs, div, steps) = jax.lax.scan(keep, st, None, length=draws)
+        return jax.vmap(state["post_gen"](*model_args))(zs), div, steps
+
+    def run(seed: int, model_args):
+        if not state:
+            info = initialize_model(jax.random.PRNGKey(0), gp_model, model_args=model_args,
+                                    dynamic_args=True)
+            state["pe_gen"], state["post_gen"] = info.potential_fn, info.postprocess_fn
+        keys = jax.random.split(jax.random.PRNGKey(seed), 2 * chains)
+        outs = []
+        for c in range(chains):
+            info = initialize_model(keys[2 * c], gp_model, model_args=model_args,
+                                    init_strategy=init_to_median(num_samples=15))
+            outs.append(jax.block_until_ready(run_chain(info.param_info.z, keys[2 * c + 1],
+                                                        model_args)))
+        samples = {k: np.stack([np.asarray(o[0][k]) for o in outs]) for k in specs}
+        extra = {"diverging": np.stack([np.asarray(o[1]) for o in outs]),
+                 "num_steps": np.stack([np.asarray(o[2]) for o in outs])}
+        return samples, extra
+
+    _CACHE[key] = run
+    return run
 
 
 def _read_map(data, name):
@@ -205,7 +333,6 @@ def fit_map(data, model: str = "plane", priors=None, *, name: str | None = None,
     """
     numpyro, jax, _ = require()
     import jax.numpy as jnp
-    from numpyro.infer import MCMC, NUTS, init_to_median
 
     if model not in MAP_MODELS:
         raise InvalidParameterError(f"Unknown map model {model!r}; use one of "
@@ -244,7 +371,15 @@ def fit_map(data, model: str = "plane", priors=None, *, name: str | None = None,
     if idx.size > max_points:
         idx = np.sort(rng.choice(idx, size=int(max_points), replace=False))
     X, Y, zz = GX.ravel()[idx], GY.ravel()[idx], z.ravel()[idx]
-    phi, lam = _basis(X, Y, L, int(n_basis))
+    gx, gy = GX.ravel(), GY.ravel()
+    phi_g, lam = _basis(gx, gy, L, int(n_basis))
+    if mm.linear is not None:
+        # restricted spatial regression: take out of every basis function its
+        # least-squares fit by the physics' linear part over the whole map, so the
+        # GP can no longer carry an offset or a trend the physics explains
+        A = mm.linear(gx, gy)
+        phi_g = phi_g - A @ np.linalg.lstsq(A, phi_g, rcond=None)[0]
+    phi = phi_g[idx]
 
     pri = dict(mm.default_priors(X, Y, zz))
     S = max(half)
@@ -262,36 +397,29 @@ def fit_map(data, model: str = "plane", priors=None, *, name: str | None = None,
     phys = [p[0] for p in mm.params]
     n = zz.size
     mfun = mm.mean
-
-    def gp_model(jX, jY, jz, jphi, jlam, jPtP):
-        th = {k: numpyro.sample(k, p.to_numpyro()) for k, p in pri.items()}
-        mu = mfun(jnp, jX, jY, **{k: th[k] for k in phys})
-        r = jz - mu
-        sq = jnp.sqrt(_spectral(jnp, jlam, th["amp"], th["ell"]))
-        sig = th["sigma"]
-        # r' K^-1 r with K = sigma^2 I + Phi S Phi' (Woodbury, B = I + S^1/2 Phi'Phi S^1/2
-        # / sigma^2), written as the minimum of ||r - Phi S^1/2 g||^2 / sigma^2 + ||g||^2:
-        # two positive terms, no cancellation
-        B = jnp.eye(sq.size) + sq[:, None] * jPtP * sq[None, :] / sig ** 2
-        Lc = jnp.linalg.cholesky(B)
-        w = sq * (jphi.T @ r) / sig
-        g = jax.scipy.linalg.cho_solve((Lc, True), w) / sig
-        e = r - jphi @ (sq * g)
-        quad = e @ e / sig ** 2 + g @ g
-        logdet = 2 * jnp.sum(jnp.log(jnp.diag(Lc))) + 2 * n * jnp.log(sig)
-        numpyro.factor("z", -0.5 * (quad + logdet + n * math.log(2 * math.pi)))
+    # The linear parameters are known to about sigma / sqrt(n) (the GP no longer
+    # competes for them), thousands of times better than their priors: NUTS samples
+    # them in whitened coordinates around the least-squares fit (a constant Jacobian,
+    # the posterior is unchanged) so that warm-up need not find that scale itself.
+    white = [k for k in mm.linear_params if pri[k].support == "real"]
+    if white:
+        A = mm.linear(X, Y)
+        j = [mm.linear_params.index(k) for k in white]
+        c0 = np.linalg.lstsq(A, zz, rcond=None)[0][j]
+        s_hat = _noise_guess(np.where(ok, z, np.nan)) or sd
+        T = s_hat * np.linalg.cholesky(np.linalg.inv(A.T @ A)[np.ix_(j, j)])
+    else:
+        c0, T = np.zeros(0), np.zeros((0, 0))
 
     t0 = time.perf_counter()
+    run = _sampler(mm, pri, tuple(white), int(chains), int(warmup), int(draws),
+                   float(target_accept))
     # float64 inside this fit only: the marginal likelihood of ~1e3 pixels needs it
     with jax.enable_x64(True):
-        args = tuple(jnp.asarray(a, jnp.float64) for a in (X, Y, zz, phi, lam, phi.T @ phi))
-        mc = MCMC(NUTS(gp_model, target_accept_prob=target_accept, dense_mass=True,
-                       init_strategy=init_to_median(num_samples=15)),
-                  num_warmup=int(warmup), num_samples=int(draws), num_chains=int(chains),
-                  chain_method="sequential", progress_bar=False)
-        mc.run(jax.random.PRNGKey(int(seed)), *args, extra_fields=("diverging", "num_steps"))
-        samples = {k: np.asarray(v) for k, v in mc.get_samples(group_by_chain=True).items()}
-        extra = mc.get_extra_fields(group_by_chain=True)
+        args = tuple(jnp.asarray(a, jnp.float64) for a in (X, Y, zz, phi, lam, phi.T @ phi,
+                                                           c0, T))
+        pargs = tuple(jnp.asarray(p.args, jnp.float64) for p in pri.values())
+        samples, extra = run(int(seed), (*args, pargs))
     div = np.asarray(extra["diverging"])
     mean_steps = float(np.mean(np.asarray(extra["num_steps"])))
     elapsed = time.perf_counter() - t0
@@ -299,12 +427,10 @@ def fit_map(data, model: str = "plane", priors=None, *, name: str | None = None,
     # ---- maps: physics from every draw, residual as an exact Gaussian mixture
     flat = {k: v.reshape(-1).astype(float) for k, v in samples.items()}
     ndraw = flat["sigma"].size
-    gx, gy = GX.ravel(), GY.ravel()
     f_all = mfun(np, gx[None, :], gy[None, :], **{k: flat[k][:, None] for k in phys})
     f_all = np.broadcast_to(f_all, (ndraw, gx.size))
     phys_mean, phys_sd = f_all.mean(0), f_all.std(0)
     pick = rng.choice(ndraw, size=min(int(n_predict), ndraw), replace=False)
-    phi_g, _ = _basis(gx, gy, L, int(n_basis))
     PtP = phi.T @ phi
     gm = np.zeros((pick.size, gx.size))
     gv = np.zeros((pick.size, gx.size))
