@@ -566,6 +566,36 @@ def _step(img, owner, full, own_buf, p, cx, cy, row_dy, row_dx0, row_len, row_k0
                    last_step, omega, nrev, conv, moved, flag)
 
 
+def _step_one_thread(img, owner, full, own_buf, p, cx, cy, row_dy, row_dx0, row_len, row_k0,
+                     row_i0, row_ilen, row_kk0, ofx, ofy, alpha, beta, floor, lam, active, order,
+                     bstart, fix_pos, max_step, do_step, acc, Hout, chi2, nvalid, start,
+                     max_shift, tol_mv, rev_thr, last_step, omega, nrev, conv, moved, flag):
+    """:func:`_step` on one thread, in the same band order (so the same result).
+
+    A function of its own, so that numba's on-disk cache keeps it apart from
+    the parallel build of :func:`_step`: used for a handful of active columns
+    (where waking the worker threads costs more than the work) and in Dask tasks.
+    """
+    nb = bstart.shape[0] - 1
+    for bb in range((nb + 1) // 2):
+        _step_band(2 * bb, img, owner, full, own_buf, p, cx, cy, row_dy, row_dx0, row_len, row_k0,
+                   row_i0, row_ilen, row_kk0, ofx, ofy, alpha, beta, floor, lam, active, order,
+                   bstart, fix_pos, max_step, do_step, acc, Hout, chi2, nvalid, start, max_shift,
+                   tol_mv, rev_thr, last_step, omega, nrev, conv, moved, flag)
+    for bb in range(nb // 2):
+        _step_band(2 * bb + 1, img, owner, full, own_buf, p, cx, cy, row_dy, row_dx0, row_len,
+                   row_k0, row_i0, row_ilen, row_kk0, ofx, ofy, alpha, beta, floor, lam, active,
+                   order, bstart, fix_pos, max_step, do_step, acc, Hout, chi2, nvalid, start,
+                   max_shift, tol_mv, rev_thr, last_step, omega, nrev, conv, moved, flag)
+
+
+def _own_model_one_thread(p, cx, cy, row_dy, row_dx0, row_len, row_k0, h, w, own):
+    """:func:`_own_model` on one thread (a function of its own for the on-disk cache)."""
+    for i in range(p.shape[0]):
+        _render(own[i], p[i, 2], p[i, 0], p[i, 1], p[i, 4], p[i, 5], p[i, 6], cx[i], cy[i],
+                row_dy, row_dx0, row_len, row_k0, row_k0, row_k0, False)
+
+
 def _scatter_add(full, own, cx, cy, row_dy, row_dx0, row_len, row_k0, sel, sign):
     """full += sign * window models ``own[s]`` of the columns ``sel[s]`` (windows at cx, cy)."""
     h, w = full.shape
@@ -798,13 +828,13 @@ _voronoi_band = njit(**_opts)(_voronoi_band)
 # (used inside Dask tasks) compile once per process
 _ser_opts = dict(_opts, cache=False)
 own_model_par = njit(parallel=True, **_opts)(_own_model)
-own_model_ser = njit(**_ser_opts)(_own_model)
+own_model_ser = njit(**_opts)(_own_model_one_thread)
 scatter = njit(**_opts)(_scatter)
 scatter_add = njit(**_opts)(_scatter_add)
 voronoi_par = njit(parallel=True, **_opts)(_voronoi)
 voronoi_ser = njit(**_ser_opts)(_voronoi)
 step_par = njit(parallel=True, **_opts)(_step)
-step_ser = njit(**_ser_opts)(_step)
+step_ser = njit(**_opts)(_step_one_thread)
 pixel_stats = njit(**_ser_opts)(_pixel_stats)
 pixel_stats_par = njit(parallel=True, **_opts)(_pixel_stats)
 inv_spd = njit(**_opts)(_inv_spd)

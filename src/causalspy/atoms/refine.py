@@ -253,8 +253,12 @@ def refine_gaussian(
     sigma : float or (n,) array
         Starting column width (px).
     radius : float, optional
-        Radius of the circular fitting window (px); default ``3.5 * sigma``,
-        which keeps 98 % of a Gaussian's position information.
+        Radius of the circular fitting window (px); default ``3 * sigma``.
+        It holds 94 % of an isolated Gaussian's position information, but the
+        pixels further out mostly carry the neighbours' tails and shot noise:
+        on a lattice 5 widths apart the position RMS is 0.3-0.6 % above that of
+        a 3.5 sigma window (1.017 and 1.041 times the exact Cramér-Rao bound at
+        1e4 and 500 counts, against 1.011 and 1.038), for 27 % fewer pixels.
     noise : NoiseModel, "auto" or "poisson"
         Pixel noise model. "auto" fits ``var = alpha + beta * mu`` to the
         (leverage-corrected) residuals of a first, unweighted stage;
@@ -305,7 +309,7 @@ def refine_gaussian(
     sig0 = np.broadcast_to(np.asarray(sigma, dtype=np.float64), (n,)).copy()
     med_sig = float(np.median(sig0)) if n else 1.0
     if radius is None:
-        radius = 3.5 * med_sig
+        radius = 3.0 * med_sig
     radius = max(2.0, float(radius))
     if max_shift is None:
         max_shift = max(1.0, 1.5 * med_sig)
@@ -323,8 +327,15 @@ def refine_gaussian(
     h, w = image.shape
     cx = np.rint(x).astype(np.int64)
     cy = np.rint(y).astype(np.int64)
-    step = kn.step_par if parallel else kn.step_ser
-    own_model = kn.own_model_par if parallel else kn.own_model_ser
+    # (a few columns are cheaper on one thread than waking the others: the same result)
+    few = 128
+
+    def step(*args):
+        par = parallel and np.count_nonzero(args[20]) > few  # args[20]: the active mask
+        (kn.step_par if par else kn.step_ser)(*args)
+
+    def own_model(pp, *args):
+        (kn.own_model_par if parallel and len(pp) > few else kn.own_model_ser)(pp, *args)
 
     # starting values from the window's pixels: background = 10th percentile
     offy, offx = win.offy, win.offx
@@ -475,7 +486,6 @@ def refine_gaussian(
     # Fisher information and chi^2 of every column at the fit: a column's last step was
     # below the tolerance, so the matrix from that step stands; failed columns (back at
     # their start) and any never iterated need a fresh one
-    allc = np.ones(n, dtype=bool)
     stale = ~ok | ~fresh
     if stale.any():
         run(stale, take=False)
@@ -494,7 +504,16 @@ def refine_gaussian(
         ok[collapsed] = False
         c_idx = np.flatnonzero(collapsed)
         move_windows(c_idx, cx[c_idx], cy[c_idx])
-        run(allc, take=False)
+        # new Fisher matrices where the model changed: the reset columns and every
+        # column whose fitting window meets their windows
+        from scipy.spatial import cKDTree
+
+        reach = float(np.hypot(win.offx, win.offy).max()) + radius + 2.0
+        near = cKDTree(np.column_stack([cx, cy])).query_ball_point(
+            np.column_stack([cx[c_idx], cy[c_idx]]), reach, return_sorted=False)
+        redo = np.zeros(n, dtype=bool)
+        redo[np.concatenate([np.asarray(v, dtype=np.int64) for v in near])] = True
+        run(redo, take=False)
         C0 = _covariance(H)
     C = _joint_covariance(H, C0, image, owner, full, own, p, cx, cy, win, nm, ok, radius)
     chi2_red = chi2 / np.maximum(nval - 7, 1)
