@@ -172,3 +172,37 @@ def test_bad_images_give_clear_errors(sample):
         map_to_cells({"a": img}, [[1.0, 2.0]], names=["b"])
     with pytest.raises(InvalidParameterError, match="cells must be"):
         map_to_cells({"a": img}, np.ones(5))
+
+
+# ------------------------------------------------------------------ command line
+def test_cli_coregister_matches_the_api(sample, tmp_path, capsys):
+    from causalspy.cli import main
+    from causalspy.multimodal import spectral_descriptor_maps
+
+    desc = sample.haadf.find_atoms().descriptors(structure="perovskite")
+    desc.save(tmp_path / "cells.csv")
+    maps = spectral_descriptor_maps(sample.low_loss, plasmon=(15, 45))
+    maps.save(tmp_path / "low_maps.hspy")
+    sample.haadf.save(tmp_path / "haadf.hspy")
+    sample.adf.save(tmp_path / "adf.hspy")
+    sample.low_loss.save(tmp_path / "si.hspy")
+    f = {k: str(tmp_path / k) for k in ("cells.csv", "low_maps.hspy", "haadf.hspy", "adf.hspy",
+                                         "si.hspy", "out.csv")}
+    assert main(["coregister", f["cells.csv"], f["low_maps.hspy"], "--reference",
+                 f["haadf.hspy"], "--moving", f["adf.hspy"], "--out", f["out.csv"]]) == 0
+    assert "registration: scale 2.0" in capsys.readouterr().out
+    got = Descriptors.load(f["out.csv"])
+    ref = coregister(desc, maps, reference=sample.haadf, moving=sample.adf)
+    np.testing.assert_allclose(got["plasmon"].to_numpy(), ref["plasmon"].to_numpy(),
+                               rtol=1e-9, equal_nan=True)
+    assert got.units["plasmon"] == "eV" and np.isfinite(got["plasmon"]).sum() > 50
+    bad = [
+        (["nope.csv", f["low_maps.hspy"]], "No such file"),
+        ([f["cells.csv"], f["low_maps.hspy"], "--reference", f["haadf.hspy"]], "--moving"),
+        ([f["cells.csv"], f["si.hspy"]], "not a set of 2D maps"),
+        ([f["haadf.hspy"], f["low_maps.hspy"]], "descriptor table"),
+    ]
+    for argv, match in bad:
+        assert main(["coregister", *argv, "--out", str(tmp_path / "x.csv")]) == 2, argv
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and match in err, (argv, err)

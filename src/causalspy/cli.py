@@ -356,10 +356,15 @@ def _parser() -> argparse.ArgumentParser:
 
     add_wall_parser(sub)
 
-    from causalspy.multimodal.cli import add_fourd_parser, add_spectral_parser
+    from causalspy.multimodal.cli import (
+        add_coregister_parser,
+        add_fourd_parser,
+        add_spectral_parser,
+    )
 
     add_fourd_parser(sub)
     add_spectral_parser(sub)
+    add_coregister_parser(sub)
 
     from causalspy.dynamics.cli import add_track_parser
 

@@ -2,7 +2,9 @@
 
 ``causalspy fourd SCAN --out maps.hspy [--nmf K] [--mask dead.npy] [--plot maps.png]`` and
 ``causalspy spectral SI --out maps.hspy [--edges Ti_L23,O_K] [--plasmon 15,45]
-[--eds-lines Fe_Ka] [--nmf K] [--plot maps.png]``.
+[--eds-lines Fe_Ka] [--nmf K] [--plot maps.png]`` and
+``causalspy coregister CELLS.csv MAPS.hspy [MAPS2 ...] --reference HAADF --moving ADF
+--out table.csv``.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from pathlib import Path
 
 from causalspy.exceptions import FileReadError, InvalidImageError, InvalidParameterError
 
-__all__ = ["add_fourd_parser", "add_spectral_parser", "cmd_fourd", "cmd_spectral"]
+__all__ = ["add_coregister_parser", "add_fourd_parser", "add_spectral_parser", "cmd_coregister",
+           "cmd_fourd", "cmd_spectral"]
 
 
 def _load_4d(path: str, lazy: bool):
@@ -243,3 +246,94 @@ def add_spectral_parser(sub) -> None:
                    "of core)")
     p.add_argument("--plot", default=None, help="also save a PNG of all maps")
     p.set_defaults(func=cmd_spectral)
+
+
+def _load_maps(path: str):
+    """A descriptor_maps file (or a single 2D image) for map_to_cells."""
+    from causalspy._fileio import load_file
+
+    m = load_file(path, False, "Is it a complete descriptor-maps file (from 'causalspy spectral' "
+                  "or 'causalspy fourd') or a 2D image?")
+    if isinstance(m, list):
+        if len(m) != 1:
+            raise InvalidImageError(f"{path} holds {len(m)} signals; give one maps file each.")
+        m = m[0]
+    am = m.axes_manager
+    if not (am.signal_dimension == 2 and am.navigation_dimension <= 1):
+        raise InvalidImageError(
+            f"{path} is not a set of 2D maps (navigation {am.navigation_dimension}, signal "
+            f"{am.signal_dimension} axes); give the output of 'causalspy spectral' or "
+            "'causalspy fourd', or a 2D image.")
+    return m
+
+
+def cmd_coregister(args: argparse.Namespace) -> int:
+    """Register another scan onto the structural image and add its maps to the cell table."""
+    import numpy as np
+
+    from causalspy.cli import _load_image
+    from causalspy.descriptors import Descriptors
+    from causalspy.multimodal.coregister import map_to_cells, register
+
+    cells_path = Path(args.cells)
+    if not cells_path.exists():
+        raise FileReadError(f"No such file: {cells_path}")
+    try:
+        table = Descriptors.load(cells_path)
+    except Exception as e:  # noqa: BLE001 - any reader failure is a bad table
+        raise FileReadError(f"Could not read {cells_path} as a descriptor table (the .csv from "
+                            f"'causalspy descriptors', with its .csv.json): {e}") from e
+    if (args.reference is None) != (args.moving is None):
+        raise InvalidParameterError("Registration needs both --reference (the structural image) "
+                                    "and --moving (e.g. the ADF acquired with the spectra); give "
+                                    "neither to place the maps through their calibrations.")
+    maps = [_load_maps(p) for p in args.maps]
+    reg = None
+    if args.reference is not None:
+        ref = _load_image(args.reference, None, False)
+        mov = _load_image(args.moving, None, False)
+        reg = register(ref, mov, scale=args.scale, rotation=args.rotation, model=args.model)
+        print(f"registration: scale {reg.scale:.4f}, rotation {reg.rotation_deg:.3f} deg, shift "
+              f"({reg.shift[0]:.2f}, {reg.shift[1]:.2f}) px, NCC {reg.ncc:.3f}, uncertainty "
+              f"{reg.uncertainty_px:.4f} px")
+    for m, path in zip(maps, args.maps, strict=True):
+        table = map_to_cells(m, table, reg, mode=args.mode, radius=args.radius,
+                             prefix=args.prefix, min_coverage=args.min_coverage,
+                             errors=args.errors)
+        prov = table.metadata["multimodal"][-1]
+        print(f"{path}: {len(prov['names'])} maps onto {prov['cells_with_data']} of "
+              f"{prov['cells']} cells ({prov.get('cells_dropped_at_field_edge', 0)} cut by the "
+              "field edge left out)")
+    out = table.save(args.out)
+    n = len(table)
+    ok = int(np.sum(np.isfinite(table.to_dataframe()[prov["names"][0]].to_numpy(float))))
+    print(f"{n} cells, {len(table.names)} descriptors ({ok} cells with the new maps) -> {out}")
+    return 0
+
+
+def add_coregister_parser(sub) -> None:
+    """Add the ``coregister`` sub-command to the main parser."""
+    p = sub.add_parser("coregister", help="add per-pixel maps of another scan (spectral, "
+                       "4D-STEM, an image) to a cell table: register, then average per cell")
+    p.add_argument("cells", help="cell table (.csv from 'causalspy descriptors')")
+    p.add_argument("maps", nargs="+", help="descriptor maps (.hspy/.zspy from 'causalspy "
+                   "spectral' or 'causalspy fourd') or a 2D image, all of the same scan")
+    p.add_argument("--out", required=True, help="output table (.csv; a .csv.json sidecar is added)")
+    p.add_argument("--reference", default=None, help="the structural image the cells were found "
+                   "in")
+    p.add_argument("--moving", default=None, help="an image of the other scan with similar "
+                   "contrast (e.g. the ADF acquired with the spectra)")
+    p.add_argument("--scale", type=float, default=None, help="moving / reference pixel size "
+                   "(default: from the calibrations, else estimated)")
+    p.add_argument("--rotation", type=float, default=None, help="scan rotation in degrees, if "
+                   "known (default: estimated)")
+    p.add_argument("--model", choices=["affine", "similarity"], default="affine")
+    p.add_argument("--mode", choices=["voronoi", "window"], default="voronoi",
+                   help="average over each cell's Voronoi region or a window (--radius)")
+    p.add_argument("--radius", type=float, default=None, help="window radius, structural px")
+    p.add_argument("--prefix", default="", help="prepended to the new column names")
+    p.add_argument("--min-coverage", type=float, default=0.5, help="cells cut by the maps' field "
+                   "edge need this fraction of a full cell's pixels (default 0.5)")
+    p.add_argument("--errors", action="store_true", help="also the standard error of each cell "
+                   "mean (<name>_sem)")
+    p.set_defaults(func=cmd_coregister)
