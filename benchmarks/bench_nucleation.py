@@ -78,13 +78,12 @@ def measured(name, hazard, seed, cache):
     f = None if cache is None else Path(cache) / f"{name}_{seed}.csv"
     t0 = time.perf_counter()
     if f is not None and f.exists():
-        res = NucleationPrediction.load(f)
-    else:
-        res = predict_nucleation(s, before=before,
-                                 after=min(before + FRAMES_AFTER, SETTINGS["n_frames"]),
-                                 n_boot=2, n_shuffle=1, causal=False, seed=seed)
-        if f is not None:
-            res.save(f)
+        return NucleationPrediction.load(f), truth, None
+    res = predict_nucleation(s, before=before,
+                             after=min(before + FRAMES_AFTER, SETTINGS["n_frames"]),
+                             n_boot=2, n_shuffle=1, causal=False, seed=seed)
+    if f is not None:
+        res.save(f)
     return res, truth, time.perf_counter() - t0
 
 
@@ -118,7 +117,8 @@ def run_condition(name, hazard, seeds, n_boot, n_shuffle, cache):
         print(f"  seed {seed}: before={res.metadata['before']}, {v['n_sites']} sites, nuclei "
               f"found {v['n_nuclei']}/{len(truth.nuclei)} true | this series only (block CV): "
               f"AUC {ci(v['auc'], v['auc_low'], v['auc_high'])}, shuffled "
-              f"{v['shuffled_auc_mean']:.2f} | images {dt:.0f} s")
+              f"{v['shuffled_auc_mean']:.2f} | images "
+              f"{'cached' if dt is None else f'{dt:.0f} s'}")
     parts, los = [], []
     for i, res in enumerate(results):
         others = [r for j, r in enumerate(results) if j != i]
