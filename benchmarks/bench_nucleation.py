@@ -87,7 +87,7 @@ def measured(name, hazard, seed, cache):
     return res, truth, time.perf_counter() - t0
 
 
-def pooled(parts, key_y, key_ev, key_last, key_score, n_boot, seed):
+def pooled(parts, key_y, key_ev, key_last, key_score, n_boot, seed, key_tile="tile"):
     """Incident AUC over several series (windows offset so series never share a risk
     set) with a tile-bootstrap interval."""
     y = np.concatenate([p[key_y] for p in parts])
@@ -95,7 +95,7 @@ def pooled(parts, key_y, key_ev, key_last, key_score, n_boot, seed):
                          for i, p in enumerate(parts)])
     last = np.concatenate([p[key_last] + 1000 * i for i, p in enumerate(parts)])
     s = np.concatenate([p[key_score] for p in parts])
-    tiles = np.concatenate([p["tile"] + 100000 * i for i, p in enumerate(parts)])
+    tiles = np.concatenate([p[key_tile] + 100000 * i for i, p in enumerate(parts)])
     a = hz.auc_incident(y, ev, last, s)
     b = hz.tile_bootstrap_auc(y, s, tiles, n_boot, np.random.default_rng(seed), ev, last)
     lo, hi = np.percentile(b, [2.5, 97.5])
@@ -133,6 +133,11 @@ def run_condition(name, hazard, seeds, n_boot, n_shuffle, cache):
                 "ev": t["event_window"].to_numpy(), "last": t["last_window"].to_numpy(),
                 "ty": tl, "tev": tev, "tlast": tlast, "haz": haz,
                 "tile": hz.tiles(t[["x", "y"]].to_numpy(), 4 * r.metadata["a_px"])}
+        # the sites of one nucleus read from the images are resampled together
+        cxy = t[["x", "y"]].to_numpy().copy()
+        case = part["y"] == 1
+        cxy[case] = t[case].groupby("nucleus")[["x", "y"]].transform("mean").to_numpy()
+        part["tile_img"] = hz.tiles(cxy, 4 * r.metadata["a_px"])
         parts.append(part)
         a_t = hz.auc_incident(tl, tev, tlast, part["p"])
         o_t = hz.auc_incident(tl, tev, tlast, haz)
@@ -144,7 +149,7 @@ def run_condition(name, hazard, seeds, n_boot, n_shuffle, cache):
               f"generator's {int((tl == 1).sum())} nuclei: AUC {a_t:.2f}, oracle {o_t:.2f}")
     tr = pooled(parts, "ty", "tev", "tlast", "p", 1000, 0)
     orc = pooled(parts, "ty", "tev", "tlast", "haz", 1000, 0)
-    im = pooled(parts, "y", "ev", "last", "p", 1000, 1)
+    im = pooled(parts, "y", "ev", "last", "p", 1000, 1, "tile_img")
     sh_rng = np.random.default_rng(2)
     sh = []
     for _ in range(200):   # scores shuffled within each series

@@ -661,7 +661,15 @@ def predict_nucleation(series, before: int, after: int | None = None, *,
         ev = sites["event_window"].to_numpy()[usable]
         last = sites["last_window"].to_numpy()[usable]
         p = prob[usable]
-        tid = hz.tiles(xy[usable], 2 * radius * a_px)
+        # each nucleus's sites are resampled together, in the tile of its centre: they
+        # are one event, and a core split over tiles would count as several
+        nid = sites["nucleus"].to_numpy()[usable]
+        txy = xy[usable].copy()
+        case = y == 1
+        if case.any():
+            cen = pd.DataFrame(txy[case]).groupby(nid[case]).transform("mean").to_numpy()
+            txy[case] = cen
+        tid = hz.tiles(txy, 2 * radius * a_px)
         a = hz.auc_incident(y, ev, last, p)
         a_cum = hz.auc(y, p)
         a_all = hz.auc((y == 1).astype(int), p)
