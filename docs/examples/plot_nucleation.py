@@ -50,6 +50,7 @@ plt.tight_layout()
 
 # %%
 # Drivers: standardized log-odds of nucleation per window per standard
-# deviation of each descriptor, with tile-bootstrap intervals.
+# deviation of each descriptor, with simultaneous 95 % tile-bootstrap intervals
+# (Bonferroni over the descriptors).
 print(res.drivers[["descriptor", "coef", "coef_low", "coef_high", "effect"]]
       .round(2).to_string(index=False))
