@@ -270,6 +270,74 @@ def test_phase_map_mixed_with_find_atoms_broad_columns():
     assert (f.loc[away, "phase"] == t.loc[away, "phase"]).mean() >= 0.95
 
 
+def test_missed_chalcogen_columns_fitted_on_the_image():
+    # drop most single-atom 1T chalcogen columns from find_atoms' table (peak finding can
+    # miss them next to the metals): the descriptors fit the empty hollows on the image,
+    # add the occupied ones, and phase map and defects stay right
+    s, truth = hexagonal(cells=(18, 18), counts=1e4, dopant_fraction=0.03,
+                         vacancy_fraction=0.03, seed=11, phase="mixed")
+    atoms = s.find_atoms()
+    tp = truth.present()
+    df = atoms.to_dataframe()
+    d, j = cKDTree(tp[["x", "y"]].to_numpy()).query(df[["x", "y"]].to_numpy())
+    t_of = tp.iloc[j]
+    single = ((t_of["phase"] == "1T") & (t_of["species"] == "S")).to_numpy() & (d < 2)
+    drop = single & (np.random.default_rng(0).random(len(df)) < 0.8)
+    assert drop.sum() > 100
+    thinned = atoms.select(~drop)
+    boundary = truth.params["phase_boundary_x_px"]
+
+    def phase_accuracy(desc):
+        f, t, _ = _match(desc, truth)
+        away = (_away_from_border(t, s.data.shape)
+                & (np.abs(t["x"] - boundary) > 1.5 * A_PX).to_numpy())
+        tc = truth.columns
+        n_away = int((_away_from_border(tc, s.data.shape)
+                      & (np.abs(tc["x"] - boundary) > 1.5 * A_PX).to_numpy()).sum())
+        return int((f.loc[away, "phase"] == t.loc[away, "phase"]).sum()) / n_away, f, t
+
+    without, _, _ = phase_accuracy(hexagonal_descriptors(thinned, find_chalcogens=False))
+    desc = hexagonal_descriptors(thinned)
+    acc, f, t = phase_accuracy(desc)
+    assert without < 0.8 and acc >= 0.95
+    assert abs(desc.metadata["chalcogen_sites_added"] - int(drop.sum())) <= 0.05 * drop.sum()
+    added = desc.to_dataframe().query("column_index == -1 and defect != 'vacancy'")
+    # added at their lattice sites, on the truth's single-atom columns
+    dd, jj = cKDTree(tp[["x", "y"]].to_numpy()).query(added[["x", "y"]].to_numpy())
+    assert np.median(dd) < 0.5 and (tp["species"].to_numpy()[jj] == "S").mean() > 0.97
+    # no false dopants from mixing the refitted brightness with find_atoms' values
+    inner = _away_from_border(t, s.data.shape) & (
+        np.abs(t["x"] - boundary) > A_PX).to_numpy()
+    called = inner & (f["defect"] == "dopant").to_numpy()
+    true_d = inner & (t["defect"] == "dopant").to_numpy()
+    assert (called & ~true_d).sum() <= 0.01 * inner.sum()
+    assert (called & true_d).sum() >= 0.99 * true_d.sum()
+    # an Atoms table without its image cannot be fitted: say so
+    bare = Atoms(thinned.to_dataframe(), calibration=thinned.calibration,
+                 lattice_vectors=thinned.lattice_vectors, metadata=thinned.metadata)
+    with pytest.raises(InvalidParameterError, match="image"):
+        hexagonal_descriptors(bare, find_chalcogens=True)
+    assert hexagonal_descriptors(bare).metadata["chalcogen_sites_added"] == 0
+
+
+def test_linear_peak_heights_calibrated_and_banded(monkeypatch):
+    # the fixed-position fit behind find_chalcogens: unbiased peak heights with calibrated
+    # errors against the generator's counts, and the same answer in bands of sites
+    import causalspy.descriptors.hexagonal as hx
+
+    s, truth = hexagonal(cells=(14, 14), counts=1e4, seed=1, phase="mixed")
+    tp = truth.present()
+    xy = tp[["x", "y"]].to_numpy()
+    sig = tp["sigma"].to_numpy(float)
+    img = np.asarray(s.data, float)
+    amp, err = hx._linear_amplitudes(img, xy, sig, truth.params["background"])
+    z = (amp - tp["counts"].to_numpy() / (2 * np.pi * sig**2)) / err
+    assert abs(z.mean()) < 0.2 and 0.8 < z.std() < 1.25
+    monkeypatch.setattr(hx, "_BAND_SITES", 150)
+    amp_b, err_b = hx._linear_amplitudes(img, xy, sig, truth.params["background"])
+    assert np.all(np.abs(amp_b - amp) < 0.5 * err) and np.all(np.abs(err_b / err - 1) < 0.25)
+
+
 # --------------------------------------------------------------------------- strain
 def _strained_atoms(F, *, noise=0.0, step_at=None, seed=0):
     """Atoms of a defect-free 2H lattice deformed by F (uniformly, or only right of x =

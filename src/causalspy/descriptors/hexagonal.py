@@ -308,6 +308,157 @@ def _reference(reference, pos_m, edge_m, t1, t2):
 
 
 # ----------------------------------------------------------------------------- main
+
+#: An empty hollow fitted on the image is kept as a chalcogen column when its amplitude is
+#: this many standard errors above zero ...
+_SITE_SNR = 5.0
+#: ... and above this fraction of the single-atom chalcogen amplitude (half the median
+#: chalcogen column, which may hold two atoms, or 1/20 of the metal columns when no
+#: chalcogen column was found): model errors, not shot noise, limit a fit on a residual.
+_SITE_FRACTION = 0.5
+
+
+#: Sites per band of the linear fit (memory: about 600 window pixels per site).
+_BAND_SITES = 4000
+
+
+def _linear_amplitudes(img, xy, sig, background):
+    """Peak heights of Gaussians at fixed positions and widths: one weighted linear fit.
+
+    All columns at once (sparse design matrix, a disk of 4 widths each), so
+    overlapping neighbours share their pixels instead of biasing each other;
+    large images go in bands of sites with a halo of two window radii (a core
+    site's pixels see every column that reaches them). The pixel variance
+    ``alpha + beta * model`` is fitted to the residuals of a first,
+    Poisson-weighted pass (the image need not be in counts). Returns amplitudes
+    and their standard errors (from the diagonal of the normal matrix).
+    """
+    r = int(np.ceil(4.0 * float(np.max(sig))))
+    n = len(xy)
+    if n <= _BAND_SITES:
+        return _linear_amplitudes_band(img, xy, sig, background, r)[:2]
+    amp = np.full(n, np.nan)
+    err = np.full(n, np.nan)
+    order = np.argsort(xy[:, 1], kind="stable")
+    starts = list(range(0, n, _BAND_SITES))
+    mid = starts[len(starts) // 2]
+    nm = None  # one noise model for the image, fitted on the middle band
+    for start in [mid] + [b for b in starts if b != mid]:
+        core = order[start:start + _BAND_SITES]
+        y0, y1 = xy[core[0], 1], xy[core[-1], 1]
+        ext = np.flatnonzero((xy[:, 1] >= y0 - 2 * r) & (xy[:, 1] <= y1 + 2 * r))
+        a, e, nm = _linear_amplitudes_band(img, xy[ext], sig[ext], background, r, nm)
+        pos = np.searchsorted(ext, core)
+        amp[core], err[core] = a[pos], e[pos]
+    return amp, err
+
+
+def _linear_amplitudes_band(img, xy, sig, background, r, nm=None):
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.linalg import spsolve
+
+    from causalspy.descriptors._refit import _fit_noise, _NoiseModel
+
+    h, w = img.shape
+    n = len(xy)
+    oy, ox = np.mgrid[-r:r + 1, -r:r + 1]
+    disk = ox ** 2 + oy ** 2 <= r * r
+    ox, oy = ox[disk], oy[disk]
+    px = np.rint(xy[:, :1]).astype(np.int64) + ox[None]
+    py = np.rint(xy[:, 1:]).astype(np.int64) + oy[None]
+    g = np.exp(-((px - xy[:, :1]) ** 2 + (py - xy[:, 1:]) ** 2) / (2.0 * sig[:, None] ** 2))
+    inside = (px >= 0) & (px < w) & (py >= 0) & (py < h)
+    k = np.broadcast_to(np.arange(n)[:, None], px.shape)[inside]
+    y0 = int(py[inside].min())
+    y1 = int(py[inside].max()) + 1  # the band's rows of pixels
+    M = csr_matrix((g[inside], (((py - y0) * w + px)[inside], k)), shape=((y1 - y0) * w, n))
+    used = np.flatnonzero(M.getnnz(axis=1))  # only the pixels the windows touch
+    M = M[used]
+    data = img[y0:y1].ravel()[used] - background
+    scale = max(float(np.median(np.abs(data))), 1e-12)
+    var = np.maximum(np.abs(data), scale)  # Poisson-like first pass
+    for it in range(2):
+        Mw = M.multiply(1.0 / var[:, None]).tocsc()
+        G = (M.T @ Mw).tocsc()
+        amp = np.asarray(spsolve(G, Mw.T @ data), float)
+        model = M @ amp
+        if it == 0 and nm is None:
+            nm = _fit_noise(model, data - model, _NoiseModel(0.0, 1.0, 1e-6 * scale))
+        var = nm.variance(model)
+    with np.errstate(divide="ignore"):
+        err = 1.0 / np.sqrt(G.diagonal())
+    return amp, err, nm
+
+
+def _fit_empty_hollows(atoms, t, pos, is_metal, is_chalc, pos_m, hollow_off, bounds, tol):
+    """Fit the image at hollow sites of the metal lattice where no column was found.
+
+    Close-packed single-atom chalcogen columns (1T: six around each metal, about
+    3.4 column widths from it at a 0.17 a probe) are often missed by peak finding,
+    and the phase and the vacancies are read off the hollows. Every column and
+    every empty hollow gets its peak height from one linear fit at fixed positions
+    and one width per site (the median of the metal, and of the chalcogen, columns); an
+    empty hollow is kept as a chalcogen column (at its lattice position) when clearly
+    occupied. Returns the table with the kept sites appended and every column's
+    ``amplitude`` from that fit (one estimator for the dopant z-scores), and the
+    number of sites fitted and kept.
+    """
+    hp = (pos_m[:, None, :] + hollow_off[None]).reshape(-1, 2)
+    hp = hp[_inside(hp, bounds)]
+    lab, nc = _cluster(hp, tol)
+    if nc == 0:
+        return t, 0, 0
+    cnt = np.maximum(np.bincount(lab, minlength=nc), 1)
+    sites = np.column_stack([np.bincount(lab, hp[:, 0], nc), np.bincount(lab, hp[:, 1], nc)])
+    sites = sites / cnt[:, None]
+    taken, _ = _query(cKDTree(pos), sites, tol)  # any column takes a site
+    new = sites[~taken]
+    params = atoms.metadata.get("parameters", {}) if isinstance(atoms.metadata, dict) else {}
+    img = np.asarray(atoms.image, dtype=np.float64)
+    if params.get("invert", False):
+        img = float(img.max()) - img
+    if "sigma_major" in t and "sigma_minor" in t:
+        sig = np.sqrt(t["sigma_major"].to_numpy(float) * t["sigma_minor"].to_numpy(float))
+    elif "sigma" in t:
+        sig = t["sigma"].to_numpy(float)
+    else:
+        sig = np.full(len(t), 0.17 * np.sqrt(3.0) * float(np.hypot(*hollow_off[0])))
+    good = np.isfinite(sig) & (sig > 0)
+    if not (is_metal & good).any():
+        return t, 0, 0
+    sig_m = float(np.median(sig[is_metal & good]))
+    sig_x = float(np.median(sig[is_chalc & good])) if (is_chalc & good).sum() >= 3 else sig_m
+    # one width per site (the probe): single-column widths scatter with their free
+    # backgrounds (W columns from 3.0 to 4.1 px at a 3.4 px probe; a Mo next to a vacancy
+    # at 2.5 px reads as a light dopant), and a wrong tail of a bright column shows up on
+    # its empty neighbours
+    sig_all = np.r_[np.where(is_metal, sig_m, sig_x), np.full(len(new), sig_x)]
+    background = (float(np.nanmedian(t["background"])) if "background" in t
+                  and np.isfinite(t["background"]).any() else float(np.percentile(img, 5)))
+    amp, err = _linear_amplitudes(img, np.vstack([pos, new]), sig_all, background)
+    n0 = len(t)
+    a_x = amp[:n0][is_chalc]
+    ref = (0.5 * float(np.median(a_x)) if len(a_x) >= 3
+           else 0.05 * float(np.median(amp[:n0][is_metal])))
+    a_new, e_new = amp[n0:], err[n0:]
+    keep = (a_new > _SITE_SNR * e_new) & (a_new > _SITE_FRACTION * ref)
+    n_kept = int(keep.sum())
+    rows = pd.DataFrame({"x": new[keep, 0], "y": new[keep, 1]})
+    cal = atoms.calibration
+    for ax in ("x", "y"):
+        if f"{ax}_cal" in t:
+            rows[f"{ax}_cal"] = (float(cal.get(f"{ax}_offset", 0.0))
+                                 + float(cal.get(f"{ax}_scale", 1.0)) * rows[ax].to_numpy())
+    rows["sublattice"] = int(t["sublattice"].max()) + 1
+    rows["fit_ok"] = True
+    rows["edge"] = False  # inside the observable region by construction
+    rows["intensity"] = 2.0 * np.pi * sig_x ** 2 * a_new[keep]
+    out = pd.concat([t, rows], ignore_index=True) if n_kept else t.copy()
+    # every column's peak height from the one fit: dopant z-scores compare like with like
+    out["amplitude"] = np.r_[amp[:n0], a_new[keep]]
+    return out, len(new), n_kept
+
+
 def hexagonal_descriptors(
     atoms,
     *,
@@ -317,6 +468,7 @@ def hexagonal_descriptors(
     tol: float | None = None,
     reference="global",
     measure: str = "amplitude",
+    find_chalcogens: bool | None = None,
 ) -> Descriptors:
     """Per column descriptors of an MX2 monolayer (MoS2-like) seen along [001].
 
@@ -358,6 +510,17 @@ def hexagonal_descriptors(
         (on 2H-MoS2 at 1e4 counts the S2 host columns reach ``|z|`` 5.7 and
         Se-doped ones start at 11, against 3.4 and 44 for the amplitude).
         Tables without an ``amplitude`` column use the intensity.
+    find_chalcogens : bool, optional
+        Fit the image at every hollow site of the metal lattice where no
+        column was found (one weighted linear fit of all peak heights at
+        fixed positions) and add the clearly occupied ones as chalcogen
+        columns at their lattice positions (``column_index`` -1): more than
+        5 standard errors above zero and above half a single-atom
+        chalcogen. Every column's ``amplitude`` then comes from that fit,
+        with one probe width per site (one estimator for the dopant
+        z-scores; free single-column widths and backgrounds scatter). Close-packed single-atom 1T
+        chalcogen columns are often missed by peak finding, and the phase is
+        read off the hollows. Default: True when the atoms hold their image.
 
     Returns
     -------
@@ -373,10 +536,13 @@ def hexagonal_descriptors(
                         reference lattice; -1 not on a lattice site
         sublattice      the atoms' sublattice label (vacancies: the label of
                         their site's columns)
-        column_index    row of the column in the atoms table (-1: vacancy)
+        column_index    row of the column in the atoms table (-1: vacancy, or
+                        a chalcogen column fitted at a hollow site, see
+                        ``find_chalcogens``)
         cell_i, cell_j  lattice indices of metal sites (-1 for other rows)
         intensity       integrated column intensity (NaN for vacancies)
-        amplitude       fitted peak height above background (NaN for vacancies)
+        amplitude       fitted peak height above background (NaN for vacancies;
+                        with the image, see ``find_chalcogens``)
         coordination    number of unlike-site columns (chalcogen around a metal,
                         metal around a chalcogen) within 1.2 ``a / sqrt(3)``:
                         3 for 2H metals, 6 for 1T metals, 3 for chalcogens
@@ -543,6 +709,27 @@ def hexagonal_descriptors(
             f"({metal_sublattice}) does not repeat along the lattice vectors. Check "
             "metal_sublattice= and the structure."
         )
+
+    if find_chalcogens is None:
+        find_chalcogens = atoms.image is not None and np.ndim(atoms.image) == 2
+    elif find_chalcogens and (atoms.image is None or np.ndim(atoms.image) != 2):
+        raise InvalidParameterError(
+            "find_chalcogens=True fits the hollow sites on the image, but these atoms hold "
+            "none (find_atoms keeps it; an Atoms table loaded from a file does not)."
+        )
+    n_fitted = n_added = 0
+    if find_chalcogens:
+        t, n_fitted, n_added = _fit_empty_hollows(atoms, t, pos, is_metal, is_chalc, pos_m,
+                                                  hollow_off, bounds, tol)
+        if n_added or "amplitude" in t:
+            pos = t[["x", "y"]].to_numpy(float)
+            sub = t["sublattice"].to_numpy().astype(np.int64)
+            inten = t["intensity"].to_numpy(float)
+            amp = t["amplitude"].to_numpy(float) if "amplitude" in t else np.full(len(t), np.nan)
+            bright = amp if measure == "amplitude" else inten
+            edge = t["edge"].to_numpy(bool) if "edge" in t else np.zeros(len(t), bool)
+            is_chalc = np.r_[is_chalc, np.ones(n_added, bool)]
+            is_metal = np.r_[is_metal, np.zeros(n_added, bool)]
 
     # --- chalcogen columns on the hollows of their nearest metal
     pos_c_all = pos[is_chalc]
@@ -721,7 +908,8 @@ def hexagonal_descriptors(
     out = pd.DataFrame({
         "x": rows_pos[:, 0], "y": rows_pos[:, 1], "x_cal": x_cal, "y_cal": y_cal,
         "site": site, "hollow": hol, "sublattice": sublab,
-        "column_index": np.r_[np.arange(n_col), np.full(n_vm + n_vx, -1)].astype(np.int64),
+        "column_index": np.r_[np.where(np.arange(n_col) < n_col - n_added, np.arange(n_col), -1),
+                              np.full(n_vm + n_vx, -1)].astype(np.int64),
         "cell_i": cidx[:, 0], "cell_j": cidx[:, 1],
         "intensity": intensity, "amplitude": amplitude, "coordination": coordination,
         "nn_distance": nn_distance,
@@ -748,6 +936,8 @@ def hexagonal_descriptors(
         "metal_chalcogen_distance_px": d_mx,
         "reference_rms_px": ref["rms"],
         "defects": counts,
+        "chalcogen_sites_fitted": n_fitted,
+        "chalcogen_sites_added": n_added,
         "phase_counts": {p: int((out["phase"] == p).sum()) for p in ("2H", "1T", UNDETERMINED)},
         "notes": [
             "vacancies: empty lattice sites predicted from the metal lattice (atoms.vacancies "
