@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from causalspy.causal import discover
@@ -83,3 +84,26 @@ def test_default_variables_leave_out_uncertainties_and_the_onset():
     # named explicitly, an error column is still a variable
     t = prepare_table(desc, columns=["area", "Ti_L23_shift", "Ti_L23_shift_err"])
     assert list(t.columns) == ["area", "Ti_L23_shift", "Ti_L23_shift_err"]
+
+
+def test_cli_causal_default_variables_of_a_multimodal_table(tmp_path):
+    """`causalspy causal table.csv` picks the same default variables as discover()."""
+    import json
+    import subprocess
+    import sys
+
+    rng = np.random.default_rng(1)
+    n = 400
+    area = rng.uniform(-1, 1, n)
+    shift = 0.8 * area + rng.uniform(-0.5, 0.5, n)
+    df = pd.DataFrame({"area": area, "Ti_L23_shift": shift, "Ti_L23_onset": 456.9 + shift,
+                       "Ti_L23_shift_err": 0.02 + rng.uniform(0, 1e-3, n),
+                       "Ti_L23_shift_sem": 0.01 + rng.uniform(0, 1e-3, n)})
+    f = tmp_path / "cells.csv"
+    df.to_csv(f, index=False)
+    out = tmp_path / "g.json"
+    r = subprocess.run([sys.executable, "-m", "causalspy.cli", "causal", str(f), "--out", str(out)],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    g = json.loads(out.read_text())
+    assert set(g["nodes"]) == {"area", "Ti_L23_shift"}

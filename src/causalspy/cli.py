@@ -123,10 +123,11 @@ def _cmd_causal(args) -> int:
         raise FileReadError(f"Could not read {path} as a CSV table: {e}") from e
     columns = [c.strip() for c in args.columns.split(",")] if args.columns else None
     if columns is None:
+        from causalspy.causal.preprocess import _default_variables
         from causalspy.descriptors.result import INDEX_COLUMNS
 
         skip = set(INDEX_COLUMNS) | {"p_angle"}
-        columns = [c for c in df.columns if c not in skip and not c.endswith("_cal")
+        columns = [c for c in _default_variables(df) if c not in skip and not c.endswith("_cal")
                    and pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])]
     prior = Prior.parse(args.tiers, args.forbid, args.require)
     g = discover(df, method=args.method, columns=columns, prior=prior, bootstrap=args.bootstrap,

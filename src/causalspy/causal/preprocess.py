@@ -45,6 +45,15 @@ def _as_frame(data) -> pd.DataFrame:
     )
 
 
+def _default_variables(df: pd.DataFrame) -> list[str]:
+    """Columns of a descriptor table that are variables: not all-NaN, not the uncertainty
+    of another column (``<x>_err``, ``<x>_sem``), not an edge onset next to its shift."""
+    cols = set(df.columns)
+    return [c for c in df.columns if not df[c].isna().all()
+            and not (c.endswith(("_err", "_sem")) and c[:-4] in cols)
+            and not (c.endswith("_onset") and f"{c[:-6]}_shift" in cols)]
+
+
 def prepare_table(data, columns: list[str] | None = None, *, min_per_variable: int = 10,
                   collinear_tol: float = 1e-6) -> pd.DataFrame:
     """Select, check and clean the variables for causal discovery.
@@ -60,10 +69,7 @@ def prepare_table(data, columns: list[str] | None = None, *, min_per_variable: i
         # give (e.g. octahedral tilt without imaged oxygen columns); named ones still error.
         # Nor the uncertainties of a multimodal table (<x>_err, <x>_sem next to <x>) or an edge
         # onset next to its shift (reference onset + shift: a duplicate of it)
-        cols = set(df.columns)
-        df = df[[c for c in df.columns if not df[c].isna().all()
-                 and not (c.endswith(("_err", "_sem")) and c[:-4] in cols)
-                 and not (c.endswith("_onset") and f"{c[:-6]}_shift" in cols)]]
+        df = df[_default_variables(df)]
     if columns is not None:
         columns = list(columns)
         unknown = [c for c in columns if c not in df.columns]
