@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from causalspy._version import __version__
-from causalspy.exceptions import CausalspyError, FileReadError, InvalidImageError
+from causalspy.exceptions import CausalspyError, InvalidImageError
 
 __all__ = ["main"]
 
@@ -112,15 +112,10 @@ def _cmd_descriptors(args) -> int:
 def _cmd_causal(args) -> int:
     import pandas as pd
 
+    from causalspy._fileio import read_table
     from causalspy.causal import Prior, discover
 
-    path = Path(args.table)
-    if not path.exists():
-        raise FileReadError(f"No such file: {path}")
-    try:
-        df = pd.read_csv(path)
-    except Exception as e:  # noqa: BLE001 - any parser failure is a bad file
-        raise FileReadError(f"Could not read {path} as a CSV table: {e}") from e
+    df = read_table(args.table)
     columns = [c.strip() for c in args.columns.split(",")] if args.columns else None
     if columns is None:
         from causalspy.causal.preprocess import _default_variables

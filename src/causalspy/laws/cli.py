@@ -9,26 +9,17 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
-
-from causalspy.exceptions import FileReadError
 
 __all__ = ["add_laws_parser", "cmd_laws"]
 
 
 def cmd_laws(args: argparse.Namespace) -> int:
     """Discover a law from a CSV table, print its equations and write the JSON."""
-    import pandas as pd
 
+    from causalspy._fileio import read_table
     from causalspy.laws.discover import discover
 
-    path = Path(args.table)
-    if not path.is_file():
-        raise FileReadError(f"No such file: {args.table}")
-    try:
-        table = pd.read_csv(path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
-        raise FileReadError(f"Could not read {path} as a CSV table: {e}") from e
+    table = read_table(args.table)
     law = discover(table, time=args.time, columns=args.columns, library=args.library,
                    threshold=args.threshold, criterion=args.criterion,
                    ensemble=not args.no_ensemble, n_models=args.n_models, seed=args.seed,

@@ -271,18 +271,13 @@ def cmd_coregister(args: argparse.Namespace) -> int:
     """Register another scan onto the structural image and add its maps to the cell table."""
     import numpy as np
 
+    from causalspy._fileio import read_table
     from causalspy.cli import _load_image
     from causalspy.descriptors import Descriptors
     from causalspy.multimodal.coregister import map_to_cells, register
 
-    cells_path = Path(args.cells)
-    if not cells_path.exists():
-        raise FileReadError(f"No such file: {cells_path}")
-    try:
-        table = Descriptors.load(cells_path)
-    except Exception as e:  # noqa: BLE001 - any reader failure is a bad table
-        raise FileReadError(f"Could not read {cells_path} as a descriptor table (the .csv from "
-                            f"'causalspy descriptors', with its .csv.json): {e}") from e
+    table = read_table(args.cells, "a descriptor table (the .csv from 'causalspy descriptors', "
+                       "with its .csv.json)", reader=Descriptors.load)
     if (args.reference is None) != (args.moving is None):
         raise InvalidParameterError("Registration needs both --reference (the structural image) "
                                     "and --moving (e.g. the ADF acquired with the spectra); give "
