@@ -12,8 +12,9 @@ with :math:`f` a physical mean function (:data:`MAP_MODELS`) and :math:`g` a
 smooth residual: the part of the map the physics does not explain, separated
 spatially. The GP is the Hilbert-space approximation of Riutort-Mayol et al.
 (2023) — ``m x m`` Laplacian eigenfunctions on a box 1.5 times the map's
-half-extent — and its basis weights are integrated out analytically (Woodbury
-identity), so NUTS samples only :math:`\theta, \alpha, \ell, \sigma`; a 50 x 50
+half-extent — kept orthogonal to the mean function's linear part (so physics and
+residual do not trade off; see :func:`fit_map`), and its basis weights are integrated
+out analytically (Woodbury identity), so NUTS samples only :math:`\theta, \alpha, \ell, \sigma`; a 50 x 50
 map takes seconds. Given each draw, the residual's weights are Gaussian, so the
 residual map's posterior mean and standard deviation are exact mixtures over draws.
 """
@@ -330,6 +331,18 @@ def fit_map(data, model: str = "plane", priors=None, *, name: str | None = None,
     Returns
     -------
     MapPosterior
+
+    Notes
+    -----
+    A GP can imitate an offset or a plane, so physics + residual alone is not
+    identifiable. Each basis function is therefore replaced by its residual after
+    a least-squares fit, over every pixel of the map, by the functions the model
+    reaches linearly (``MapModel.linear``: 1, X, Y for ``"plane"``; 1 for the
+    others): restricted spatial regression (Hodges & Reich 2010). The physical
+    parameters are then the best physical description of the noise-free map and
+    the residual is orthogonal to it. Those linear parameters are sampled in
+    coordinates whitened around their least-squares values (the posterior is
+    unchanged, warm-up is shorter).
     """
     numpyro, jax, _ = require()
     import jax.numpy as jnp
