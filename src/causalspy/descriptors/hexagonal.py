@@ -354,7 +354,7 @@ def _linear_amplitudes(img, xy, sig, background):
 
 
 def _linear_amplitudes_band(img, xy, sig, background, r, nm=None):
-    from scipy.sparse import csr_matrix
+    from scipy.sparse import csc_matrix, csr_matrix
     from scipy.sparse.linalg import spsolve
 
     from causalspy.descriptors._refit import _fit_noise, _NoiseModel
@@ -368,22 +368,28 @@ def _linear_amplitudes_band(img, xy, sig, background, r, nm=None):
     py = np.rint(xy[:, 1:]).astype(np.int64) + oy[None]
     g = np.exp(-((px - xy[:, :1]) ** 2 + (py - xy[:, 1:]) ** 2) / (2.0 * sig[:, None] ** 2))
     inside = (px >= 0) & (px < w) & (py >= 0) & (py < h)
-    k = np.broadcast_to(np.arange(n)[:, None], px.shape)[inside]
     y0 = int(py[inside].min())
     y1 = int(py[inside].max()) + 1  # the band's rows of pixels
-    M = csr_matrix((g[inside], (((py - y0) * w + px)[inside], k)), shape=((y1 - y0) * w, n))
-    used = np.flatnonzero(M.getnnz(axis=1))  # only the pixels the windows touch
-    M = M[used]
-    data = img[y0:y1].ravel()[used] - background
+    # one sparse column per site (its window's pixels, site-major as built): no sorting
+    indptr = np.r_[0, np.cumsum(inside.sum(axis=1))]
+    M = csc_matrix((g[inside], ((py - y0) * w + px)[inside], indptr), shape=((y1 - y0) * w, n))
+    data = img[y0:y1].ravel() - background
     scale = max(float(np.median(np.abs(data))), 1e-12)
     var = np.maximum(np.abs(data), scale)  # Poisson-like first pass
+    Mt = M.T  # CSR, free
+    Mr = M.tocsr()
+    rows = np.repeat(np.arange(Mr.shape[0]), np.diff(Mr.indptr))
     for it in range(2):
-        Mw = M.multiply(1.0 / var[:, None]).tocsc()
-        G = (M.T @ Mw).tocsc()
-        amp = np.asarray(spsolve(G, Mw.T @ data), float)
+        Mw = csr_matrix((Mr.data / var[rows], Mr.indices, Mr.indptr), shape=Mr.shape)
+        G = Mt @ Mw
+        # G = M^T W M is symmetric: its CSR arrays are its CSC arrays (no conversion)
+        G = csc_matrix((G.data, G.indices, G.indptr), shape=G.shape)
+        amp = np.asarray(spsolve(G, Mt @ (data / var)), float)
         model = M @ amp
         if it == 0 and nm is None:
-            nm = _fit_noise(model, data - model, _NoiseModel(0.0, 1.0, 1e-6 * scale))
+            used = np.unique(M.indices)
+            nm = _fit_noise(model[used], (data - model)[used],
+                            _NoiseModel(0.0, 1.0, 1e-6 * scale))
         var = nm.variance(model)
     with np.errstate(divide="ignore"):
         err = 1.0 / np.sqrt(G.diagonal())
