@@ -354,45 +354,53 @@ def _linear_amplitudes(img, xy, sig, background):
 
 
 def _linear_amplitudes_band(img, xy, sig, background, r, nm=None):
-    from scipy.sparse import csc_matrix, csr_matrix
-    from scipy.sparse.linalg import spsolve
+    from scipy.sparse import coo_matrix, diags
+    from scipy.sparse.linalg import cg, spsolve
 
+    from causalspy.descriptors._hexfit_kernels import pair_products, render, site_sums
     from causalspy.descriptors._refit import _fit_noise, _NoiseModel
 
     h, w = img.shape
     n = len(xy)
     oy, ox = np.mgrid[-r:r + 1, -r:r + 1]
     disk = ox ** 2 + oy ** 2 <= r * r
-    ox, oy = ox[disk], oy[disk]
-    px = np.rint(xy[:, :1]).astype(np.int64) + ox[None]
-    py = np.rint(xy[:, 1:]).astype(np.int64) + oy[None]
-    g = np.exp(-((px - xy[:, :1]) ** 2 + (py - xy[:, 1:]) ** 2) / (2.0 * sig[:, None] ** 2))
-    inside = (px >= 0) & (px < w) & (py >= 0) & (py < h)
-    y0 = int(py[inside].min())
-    y1 = int(py[inside].max()) + 1  # the band's rows of pixels
-    # one sparse column per site (its window's pixels, site-major as built): no sorting
-    indptr = np.r_[0, np.cumsum(inside.sum(axis=1))]
-    M = csc_matrix((g[inside], ((py - y0) * w + px)[inside], indptr), shape=((y1 - y0) * w, n))
-    data = img[y0:y1].ravel() - background
+    ox, oy = ox[disk].astype(np.int64), oy[disk].astype(np.int64)
+    cx = np.rint(xy[:, 0]).astype(np.int64)
+    cy = np.rint(xy[:, 1]).astype(np.int64)
+    y0 = max(int(cy.min()) - r, 0)
+    y1 = min(int(cy.max()) + r + 1, h)  # the band's rows of pixels
+    cy = cy - y0
+    fx, fy = xy[:, 0].astype(np.float64), xy[:, 1] - y0
+    sig = np.asarray(sig, np.float64)
+    data = np.ascontiguousarray(img[y0:y1], dtype=np.float64) - background
     scale = max(float(np.median(np.abs(data))), 1e-12)
     var = np.maximum(np.abs(data), scale)  # Poisson-like first pass
-    Mt = M.T  # CSR, free
-    Mr = M.tocsr()
-    rows = np.repeat(np.arange(Mr.shape[0]), np.diff(Mr.indptr))
+    # windows overlap only when their centres are closer than 2 r
+    pairs = cKDTree(np.column_stack([cx, cy]).astype(float)).query_pairs(
+        2.0 * r + 1e-6, output_type="ndarray")
+    pi, pj = pairs[:, 0].astype(np.int64), pairs[:, 1].astype(np.int64)
+    idx = np.arange(n)
+    amp = None
     for it in range(2):
-        Mw = csr_matrix((Mr.data / var[rows], Mr.indices, Mr.indptr), shape=Mr.shape)
-        G = Mt @ Mw
-        # G = M^T W M is symmetric: its CSR arrays are its CSC arrays (no conversion)
-        G = csc_matrix((G.data, G.indices, G.indptr), shape=G.shape)
-        amp = np.asarray(spsolve(G, Mt @ (data / var)), float)
-        model = M @ amp
+        inv_var = 1.0 / var
+        diag, rhs = site_sums(cx, cy, fx, fy, sig, oy, ox, inv_var, data)
+        off = pair_products(cx, cy, fx, fy, sig, oy, ox, inv_var, r, pi, pj)
+        G = coo_matrix((np.r_[off, off, diag], (np.r_[pi, pj, idx], np.r_[pj, pi, idx])),
+                       shape=(n, n)).tocsr()
+        # G is symmetric positive definite and nearly diagonal (windows overlap in their
+        # tails): Jacobi-preconditioned conjugate gradients, exact LU as the fallback
+        amp, info = cg(G, rhs, x0=amp, rtol=1e-12, maxiter=500,
+                       M=diags(1.0 / diag))
+        if info != 0:
+            amp = spsolve(G.tocsc(), rhs)
+        amp = np.asarray(amp, float)
+        model, used = render(data.shape, cx, cy, fx, fy, sig, oy, ox, amp)
         if it == 0 and nm is None:
-            used = np.unique(M.indices)
             nm = _fit_noise(model[used], (data - model)[used],
                             _NoiseModel(0.0, 1.0, 1e-6 * scale))
         var = nm.variance(model)
     with np.errstate(divide="ignore"):
-        err = 1.0 / np.sqrt(G.diagonal())
+        err = 1.0 / np.sqrt(diag)
     return amp, err, nm
 
 
