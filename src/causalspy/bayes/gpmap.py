@@ -640,8 +640,7 @@ class MapPosterior:
         st = "converged" if self.converged else "NOT CONVERGED"
         lines = [f"MapPosterior({self.model} + GP residual; {self.data.shape[0]}x"
                  f"{self.data.shape[1]} map, {self.settings['n_fit_pixels']} pixels fitted; {st})"]
-        for n in s.index:
-            r = s.loc[n]
-            lines.append(f"  {n:>6} = {r['mean']:.4g} ± {r['sd']:.2g}   HDI [{r['hdi_low']:.4g}, "
-                         f"{r['hdi_high']:.4g}]  R-hat {r['r_hat']:.3f}")
+        from causalspy.bayes.posterior import summary_lines
+
+        lines += summary_lines(s, 6, units=False)
         return "\n".join(lines + [f"  warning: {w}" for w in self.warnings])

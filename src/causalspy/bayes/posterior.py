@@ -60,6 +60,17 @@ def save_idata(idata, path: str | Path, what: str) -> Path:
     return path
 
 
+def summary_lines(summary, width: int, units: bool = True) -> list[str]:
+    """One line per parameter of a summary table: mean ± sd (unit), HDI and R-hat."""
+    lines = []
+    for n in summary.index:
+        r = summary.loc[n]
+        u = f" {r['unit']}" if units and r["unit"] else ""
+        lines.append(f"  {n:>{width}} = {r['mean']:.4g} ± {r['sd']:.2g}{u}   "
+                     f"HDI [{r['hdi_low']:.4g}, {r['hdi_high']:.4g}]  R-hat {r['r_hat']:.3f}")
+    return lines
+
+
 def load_idata(path: str | Path, what: str):
     """Read InferenceData written by :func:`save_idata`, fully into memory."""
     az = arviz()
@@ -424,10 +435,6 @@ class Posterior:
         status = "converged" if self.converged else "NOT CONVERGED"
         lines = [f"Posterior({self.model.name}: {self.model.equation}; {self.x.shape[0]} points; "
                  f"{self.n_chains}x{self.n_draws} draws; {status})"]
-        for n in s.index:
-            r = s.loc[n]
-            u = f" {r['unit']}" if r["unit"] else ""
-            lines.append(f"  {n:>8} = {r['mean']:.4g} ± {r['sd']:.2g}{u}   "
-                         f"HDI [{r['hdi_low']:.4g}, {r['hdi_high']:.4g}]  R-hat {r['r_hat']:.3f}")
+        lines += summary_lines(s, 8)
         lines += [f"  warning: {w}" for w in self.warnings]
         return "\n".join(lines)
